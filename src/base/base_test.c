@@ -315,6 +315,100 @@ static void test_rbtree_vs_reference(void **state)
     }
 }
 
+
+static void test_mp_roundtrip(void **state)
+{
+    struct cn_buf b;
+    struct cn_mp_writer w;
+    struct cn_mp_reader r;
+    static const int64_t ints[] = {0, 1, 127, 128, 255, 256, 65535, 65536,
+                                   -1, -32, -33, -128, -129, -32768, -32769,
+                                   INT64_MIN, INT64_MAX};
+    (void)state;
+    cn_buf_init(&b, 1 << 20);
+    cn_mp_writer_init(&w, &b);
+    cn_mp_put_map(&w, 2);
+    cn_mp_put_cstr(&w, "Key");
+    cn_mp_put_str(&w, "abcdefghijklmnopqrstuvwxyz0123456789", 36);
+    cn_mp_put_cstr(&w, "Ints");
+    cn_mp_put_array(&w, CN_ARRAY_LEN(ints));
+    for (size_t i = 0; i < CN_ARRAY_LEN(ints); i++)
+        cn_mp_put_int(&w, ints[i]);
+    cn_mp_put_uint(&w, UINT64_MAX);
+    cn_mp_put_bin(&w, "\0\1\2", 3);
+    cn_mp_put_bool(&w, true);
+    cn_mp_put_nil(&w);
+    cn_mp_put_double(&w, 1.5);
+    assert_int_equal(w.err, 0);
+
+    cn_mp_reader_init(&r, b.data, b.len);
+    uint32_t n;
+    const uint8_t *p;
+    uint32_t len;
+    assert_int_equal(cn_mp_read_map(&r, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(cn_mp_read_str(&r, &p, &len), 0);
+    assert_int_equal(len, 3);
+    assert_int_equal(cn_mp_read_str(&r, &p, &len), 0);
+    assert_int_equal(len, 36);
+    assert_int_equal(cn_mp_skip(&r), 0); /* "Ints" */
+    assert_int_equal(cn_mp_read_array(&r, &n), 0);
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t v;
+        assert_int_equal(cn_mp_read_int(&r, &v), 0);
+        assert_true(v == ints[i]);
+    }
+    uint64_t u;
+    bool bo;
+    struct cn_mp_obj o;
+    assert_int_equal(cn_mp_read_uint(&r, &u), 0);
+    assert_true(u == UINT64_MAX);
+    assert_int_equal(cn_mp_read_str(&r, &p, &len), 0);
+    assert_int_equal(len, 3);
+    assert_int_equal(cn_mp_read_bool(&r, &bo), 0);
+    assert_true(bo);
+    assert_int_equal(cn_mp_read_nil(&r), 0);
+    assert_int_equal(cn_mp_read(&r, &o), 0);
+    assert_int_equal(o.type, CN_MP_FLOAT);
+    assert_true(o.v.f == 1.5);
+    assert_int_equal(cn_mp_left(&r), 0);
+    assert_int_equal(cn_mp_read(&r, &o), CN_EMALFORMED);
+    cn_buf_close(&b);
+}
+
+static void test_mp_hostile(void **state)
+{
+    struct cn_mp_reader r;
+    struct cn_mp_obj o;
+    uint32_t n;
+    (void)state;
+    /* array32 claiming 4 billion elements in 5 bytes. */
+    static const uint8_t lie[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    cn_mp_reader_init(&r, lie, sizeof lie);
+    assert_int_equal(cn_mp_read_array(&r, &n), CN_EMALFORMED);
+    assert_int_equal(cn_mp_left(&r), sizeof lie); /* Did not advance. */
+    /* str32 longer than the input. */
+    static const uint8_t lstr[] = {0xdb, 0, 0, 1, 0, 'a'};
+    cn_mp_reader_init(&r, lstr, sizeof lstr);
+    assert_int_equal(cn_mp_read(&r, &o), CN_EMALFORMED);
+    /* 0xc1 is never used. */
+    static const uint8_t c1[] = {0xc1};
+    cn_mp_reader_init(&r, c1, 1);
+    assert_int_equal(cn_mp_read(&r, &o), CN_EMALFORMED);
+    /* Nesting deeper than CN_MP_DEPTH_MAX is refused by skip. */
+    uint8_t deep[100];
+    memset(deep, 0x91, sizeof deep);
+    deep[99] = 0xc0;
+    cn_mp_reader_init(&r, deep, sizeof deep);
+    assert_int_equal(cn_mp_skip(&r), CN_EMALFORMED);
+    cn_mp_reader_init(&r, deep + 100 - 10, 10);
+    assert_int_equal(cn_mp_skip(&r), 0);
+    /* Truncated uint64. */
+    static const uint8_t tr[] = {0xcf, 1, 2};
+    cn_mp_reader_init(&r, tr, sizeof tr);
+    assert_int_equal(cn_mp_read(&r, &o), CN_EMALFORMED);
+}
+
 static void test_errors(void **state)
 {
     char msg[CN_ERRMSG_MAX];
@@ -335,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_map_vs_reference),
         cmocka_unit_test(test_rbtree_vs_reference),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_mp_roundtrip), cmocka_unit_test(test_mp_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
