@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$build/crashes"
 status=0
 for exe in "$build"/fuzz/fuzz_*; do
-    [ -x "$exe" ] || continue
+    [ -f "$exe" ] && [ -x "$exe" ] || continue
     name=${exe##*/fuzz_}
     work="$build/corpus-work/$name"
     mkdir -p "$work"

@@ -35,80 +35,6 @@ _Noreturn void cn__assert_fail(const char *expr, const char *file, int line);
 #define CN_DEBUG_ASSERT(e) ((void)0)
 #define CN_ALWAYS(e) (!!(e))
 #define CN_NEVER(e) (!!(e))
-/* ------------------------------------------------------------------ */
-/* MessagePack, bounded. The reader is a zero-allocation cursor: it     */
-/* never allocates from a declared length, and rejects a declared       */
-/* array/map/str count that the remaining bytes cannot hold (msgpack-c's */
-/* unpacker preallocates from the declared count, which a 5-byte packet  */
-/* can make gigabytes). The writer appends to a cn_buf and latches the  */
-/* first error, so encoders check once at the end.                      */
-
-enum cn_mp_type {
-    CN_MP_NIL, CN_MP_BOOL, CN_MP_UINT, CN_MP_INT, CN_MP_FLOAT, CN_MP_STR,
-    CN_MP_BIN, CN_MP_ARRAY, CN_MP_MAP, CN_MP_EXT,
-};
-
-struct cn_mp_obj {
-    enum cn_mp_type type;
-    union {
-        bool b;
-        uint64_t u;      /* CN_MP_UINT (any non-negative integer). */
-        int64_t i;       /* CN_MP_INT (negative integers only). */
-        double f;        /* CN_MP_FLOAT (float32 widened). */
-        uint32_t n;      /* CN_MP_ARRAY elements, CN_MP_MAP pairs. */
-        struct {
-            const uint8_t *p;  /* Borrowed from the input. */
-            uint32_t len;
-            int8_t ext_type;   /* CN_MP_EXT only. */
-        } s;             /* CN_MP_STR, CN_MP_BIN, CN_MP_EXT. */
-    } v;
-};
-
-struct cn_mp_reader {
-    const uint8_t *p, *end;
-};
-
-#define CN_MP_DEPTH_MAX 32
-
-void cn_mp_reader_init(struct cn_mp_reader *r, const void *data, size_t len);
-static inline size_t cn_mp_left(const struct cn_mp_reader *r)
-{
-    return (size_t)(r->end - r->p);
-}
-/* Reads one item (for ARRAY/MAP only the header). 0 or CN_EMALFORMED;
- * on error the reader does not advance. */
-int cn_mp_read(struct cn_mp_reader *r, struct cn_mp_obj *o);
-/* Typed reads: CN_EMALFORMED if the next item has another type. */
-int cn_mp_read_nil(struct cn_mp_reader *r);
-int cn_mp_read_bool(struct cn_mp_reader *r, bool *out);
-int cn_mp_read_uint(struct cn_mp_reader *r, uint64_t *out);
-int cn_mp_read_int(struct cn_mp_reader *r, int64_t *out);  /* Either sign. */
-/* str or bin; bytes are borrowed from the input. */
-int cn_mp_read_str(struct cn_mp_reader *r, const uint8_t **p, uint32_t *len);
-int cn_mp_read_array(struct cn_mp_reader *r, uint32_t *n);
-int cn_mp_read_map(struct cn_mp_reader *r, uint32_t *n);
-/* Skips one whole value, nested up to CN_MP_DEPTH_MAX. */
-int cn_mp_skip(struct cn_mp_reader *r);
-
-struct cn_mp_writer {
-    struct cn_buf *b;
-    int err;            /* First error (-EMSGSIZE/-ENOMEM), else 0. */
-    bool old_str;       /* No str8 (0xd9): memberlist's old string format. */
-};
-
-void cn_mp_writer_init(struct cn_mp_writer *w, struct cn_buf *b);
-void cn_mp_put_nil(struct cn_mp_writer *w);
-void cn_mp_put_bool(struct cn_mp_writer *w, bool v);
-void cn_mp_put_uint(struct cn_mp_writer *w, uint64_t v);
-void cn_mp_put_int(struct cn_mp_writer *w, int64_t v);
-void cn_mp_put_double(struct cn_mp_writer *w, double v);
-void cn_mp_put_str(struct cn_mp_writer *w, const void *p, size_t len);
-void cn_mp_put_cstr(struct cn_mp_writer *w, const char *s);
-void cn_mp_put_bin(struct cn_mp_writer *w, const void *p, size_t len);
-void cn_mp_put_array(struct cn_mp_writer *w, uint32_t n);
-void cn_mp_put_map(struct cn_mp_writer *w, uint32_t n);
-void cn_mp_put_raw(struct cn_mp_writer *w, const void *p, size_t len);
-
 #endif
 #define CN_UNREACHABLE() cn__assert_fail("unreachable", __FILE__, __LINE__)
 
@@ -128,80 +54,6 @@ void cn_mp_put_raw(struct cn_mp_writer *w, const void *p, size_t len);
 #define CN_UNUSED
 #define CN_LIKELY(x) (x)
 #define CN_UNLIKELY(x) (x)
-/* ------------------------------------------------------------------ */
-/* MessagePack, bounded. The reader is a zero-allocation cursor: it     */
-/* never allocates from a declared length, and rejects a declared       */
-/* array/map/str count that the remaining bytes cannot hold (msgpack-c's */
-/* unpacker preallocates from the declared count, which a 5-byte packet  */
-/* can make gigabytes). The writer appends to a cn_buf and latches the  */
-/* first error, so encoders check once at the end.                      */
-
-enum cn_mp_type {
-    CN_MP_NIL, CN_MP_BOOL, CN_MP_UINT, CN_MP_INT, CN_MP_FLOAT, CN_MP_STR,
-    CN_MP_BIN, CN_MP_ARRAY, CN_MP_MAP, CN_MP_EXT,
-};
-
-struct cn_mp_obj {
-    enum cn_mp_type type;
-    union {
-        bool b;
-        uint64_t u;      /* CN_MP_UINT (any non-negative integer). */
-        int64_t i;       /* CN_MP_INT (negative integers only). */
-        double f;        /* CN_MP_FLOAT (float32 widened). */
-        uint32_t n;      /* CN_MP_ARRAY elements, CN_MP_MAP pairs. */
-        struct {
-            const uint8_t *p;  /* Borrowed from the input. */
-            uint32_t len;
-            int8_t ext_type;   /* CN_MP_EXT only. */
-        } s;             /* CN_MP_STR, CN_MP_BIN, CN_MP_EXT. */
-    } v;
-};
-
-struct cn_mp_reader {
-    const uint8_t *p, *end;
-};
-
-#define CN_MP_DEPTH_MAX 32
-
-void cn_mp_reader_init(struct cn_mp_reader *r, const void *data, size_t len);
-static inline size_t cn_mp_left(const struct cn_mp_reader *r)
-{
-    return (size_t)(r->end - r->p);
-}
-/* Reads one item (for ARRAY/MAP only the header). 0 or CN_EMALFORMED;
- * on error the reader does not advance. */
-int cn_mp_read(struct cn_mp_reader *r, struct cn_mp_obj *o);
-/* Typed reads: CN_EMALFORMED if the next item has another type. */
-int cn_mp_read_nil(struct cn_mp_reader *r);
-int cn_mp_read_bool(struct cn_mp_reader *r, bool *out);
-int cn_mp_read_uint(struct cn_mp_reader *r, uint64_t *out);
-int cn_mp_read_int(struct cn_mp_reader *r, int64_t *out);  /* Either sign. */
-/* str or bin; bytes are borrowed from the input. */
-int cn_mp_read_str(struct cn_mp_reader *r, const uint8_t **p, uint32_t *len);
-int cn_mp_read_array(struct cn_mp_reader *r, uint32_t *n);
-int cn_mp_read_map(struct cn_mp_reader *r, uint32_t *n);
-/* Skips one whole value, nested up to CN_MP_DEPTH_MAX. */
-int cn_mp_skip(struct cn_mp_reader *r);
-
-struct cn_mp_writer {
-    struct cn_buf *b;
-    int err;            /* First error (-EMSGSIZE/-ENOMEM), else 0. */
-    bool old_str;       /* No str8 (0xd9): memberlist's old string format. */
-};
-
-void cn_mp_writer_init(struct cn_mp_writer *w, struct cn_buf *b);
-void cn_mp_put_nil(struct cn_mp_writer *w);
-void cn_mp_put_bool(struct cn_mp_writer *w, bool v);
-void cn_mp_put_uint(struct cn_mp_writer *w, uint64_t v);
-void cn_mp_put_int(struct cn_mp_writer *w, int64_t v);
-void cn_mp_put_double(struct cn_mp_writer *w, double v);
-void cn_mp_put_str(struct cn_mp_writer *w, const void *p, size_t len);
-void cn_mp_put_cstr(struct cn_mp_writer *w, const char *s);
-void cn_mp_put_bin(struct cn_mp_writer *w, const void *p, size_t len);
-void cn_mp_put_array(struct cn_mp_writer *w, uint32_t n);
-void cn_mp_put_map(struct cn_mp_writer *w, uint32_t n);
-void cn_mp_put_raw(struct cn_mp_writer *w, const void *p, size_t len);
-
 #endif
 
 /* ------------------------------------------------------------------ */
@@ -321,7 +173,7 @@ struct cn_logger {
 void cn_logf(const struct cn_logger *lg, enum cn_log_level level,
              const char *fmt, ...) CN_PRINTF(3, 4);
 void cn_vlogf(const struct cn_logger *lg, enum cn_log_level level,
-              const char *fmt, va_list ap);
+              const char *fmt, va_list ap) CN_PRINTF(3, 0);
 const char *cn_log_level_name(enum cn_log_level level);
 /* "trace".."error" (case-insensitive) -> 0, else -EINVAL. */
 int cn_log_level_parse(const char *s, enum cn_log_level *out);
@@ -342,80 +194,6 @@ void cn__mark(const char *name);
 #define CN_MARK(name) cn__mark(name)
 #else
 #define CN_MARK(name) ((void)0)
-/* ------------------------------------------------------------------ */
-/* MessagePack, bounded. The reader is a zero-allocation cursor: it     */
-/* never allocates from a declared length, and rejects a declared       */
-/* array/map/str count that the remaining bytes cannot hold (msgpack-c's */
-/* unpacker preallocates from the declared count, which a 5-byte packet  */
-/* can make gigabytes). The writer appends to a cn_buf and latches the  */
-/* first error, so encoders check once at the end.                      */
-
-enum cn_mp_type {
-    CN_MP_NIL, CN_MP_BOOL, CN_MP_UINT, CN_MP_INT, CN_MP_FLOAT, CN_MP_STR,
-    CN_MP_BIN, CN_MP_ARRAY, CN_MP_MAP, CN_MP_EXT,
-};
-
-struct cn_mp_obj {
-    enum cn_mp_type type;
-    union {
-        bool b;
-        uint64_t u;      /* CN_MP_UINT (any non-negative integer). */
-        int64_t i;       /* CN_MP_INT (negative integers only). */
-        double f;        /* CN_MP_FLOAT (float32 widened). */
-        uint32_t n;      /* CN_MP_ARRAY elements, CN_MP_MAP pairs. */
-        struct {
-            const uint8_t *p;  /* Borrowed from the input. */
-            uint32_t len;
-            int8_t ext_type;   /* CN_MP_EXT only. */
-        } s;             /* CN_MP_STR, CN_MP_BIN, CN_MP_EXT. */
-    } v;
-};
-
-struct cn_mp_reader {
-    const uint8_t *p, *end;
-};
-
-#define CN_MP_DEPTH_MAX 32
-
-void cn_mp_reader_init(struct cn_mp_reader *r, const void *data, size_t len);
-static inline size_t cn_mp_left(const struct cn_mp_reader *r)
-{
-    return (size_t)(r->end - r->p);
-}
-/* Reads one item (for ARRAY/MAP only the header). 0 or CN_EMALFORMED;
- * on error the reader does not advance. */
-int cn_mp_read(struct cn_mp_reader *r, struct cn_mp_obj *o);
-/* Typed reads: CN_EMALFORMED if the next item has another type. */
-int cn_mp_read_nil(struct cn_mp_reader *r);
-int cn_mp_read_bool(struct cn_mp_reader *r, bool *out);
-int cn_mp_read_uint(struct cn_mp_reader *r, uint64_t *out);
-int cn_mp_read_int(struct cn_mp_reader *r, int64_t *out);  /* Either sign. */
-/* str or bin; bytes are borrowed from the input. */
-int cn_mp_read_str(struct cn_mp_reader *r, const uint8_t **p, uint32_t *len);
-int cn_mp_read_array(struct cn_mp_reader *r, uint32_t *n);
-int cn_mp_read_map(struct cn_mp_reader *r, uint32_t *n);
-/* Skips one whole value, nested up to CN_MP_DEPTH_MAX. */
-int cn_mp_skip(struct cn_mp_reader *r);
-
-struct cn_mp_writer {
-    struct cn_buf *b;
-    int err;            /* First error (-EMSGSIZE/-ENOMEM), else 0. */
-    bool old_str;       /* No str8 (0xd9): memberlist's old string format. */
-};
-
-void cn_mp_writer_init(struct cn_mp_writer *w, struct cn_buf *b);
-void cn_mp_put_nil(struct cn_mp_writer *w);
-void cn_mp_put_bool(struct cn_mp_writer *w, bool v);
-void cn_mp_put_uint(struct cn_mp_writer *w, uint64_t v);
-void cn_mp_put_int(struct cn_mp_writer *w, int64_t v);
-void cn_mp_put_double(struct cn_mp_writer *w, double v);
-void cn_mp_put_str(struct cn_mp_writer *w, const void *p, size_t len);
-void cn_mp_put_cstr(struct cn_mp_writer *w, const char *s);
-void cn_mp_put_bin(struct cn_mp_writer *w, const void *p, size_t len);
-void cn_mp_put_array(struct cn_mp_writer *w, uint32_t n);
-void cn_mp_put_map(struct cn_mp_writer *w, uint32_t n);
-void cn_mp_put_raw(struct cn_mp_writer *w, const void *p, size_t len);
-
 #endif
 /* Returns how many times `name` was hit since the last reset (tests only). */
 unsigned cn_mark_count(const char *name);

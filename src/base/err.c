@@ -38,7 +38,7 @@ const char *cn_strerror(int rc)
     return "unknown error";
 }
 
-static void verrf(char *errmsg, const char *fmt, va_list ap)
+CN_PRINTF(2, 0) static void verrf(char *errmsg, const char *fmt, va_list ap)
 {
     int n = vsnprintf(errmsg, CN_ERRMSG_MAX, fmt, ap);
     if (n >= CN_ERRMSG_MAX) /* Truncated: mark it so readers know. */

@@ -46,7 +46,14 @@ static void fuzz_base64(const uint8_t *data, size_t size)
         CN_ASSERT(enc != NULL);
         cn_base64_encode(dec, n, enc);
         CN_ASSERT(cn_base64_encoded_len(n) == size);
-        CN_ASSERT(memcmp(enc, data, size) == 0);
+        /* Like Go's StdEncoding we accept non-zero trailing bits, so the
+         * text may differ; the bytes must survive a second round. */
+        uint8_t *again = malloc(size / 4 * 3 + 1);
+        size_t n2;
+        CN_ASSERT(again != NULL);
+        CN_ASSERT(cn_base64_decode(enc, size, again, &n2) == 0);
+        CN_ASSERT(n2 == n && memcmp(again, dec, n) == 0);
+        free(again);
         free(enc);
     }
     free(dec);
