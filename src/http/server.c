@@ -164,6 +164,11 @@ static int on_headers_complete(http_parser *p)
     }
     req->route = cn__http_route_find(c->srv->cfg.routes, c->srv->cfg.n_routes,
                                      req->path, req->path_len);
+    if (req->route) {
+        size_t rl = strlen(req->route->path);
+        req->suffix = req->path + rl; /* "" for exact routes. */
+        req->suffix_len = req->path_len - rl;
+    }
     /* Unrouted requests may still carry a small body we read and drop. */
     c->body_max = req->route ? req->route->body_bytes_max : 4096;
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->body_max) {

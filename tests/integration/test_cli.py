@@ -40,7 +40,7 @@ def test_kv_put_get_delete(agent, tmp_path):
     assert code == 1 and "Error! No key exists at: cli/missing" in err
     code, out, _ = cli(agent, "kv", "put", "-flags=9", "cli/f", "x")
     assert requests.get(agent.url + "/v1/kv/cli/f").json()[0]["Flags"] == 9
-    code, out, err = cli(agent, "kv", "put", "-cas", "-modify-index=1", "cli/a", "x")
+    code, out, err = cli(agent, "kv", "put", "-cas", "-modify-index=999999", "cli/a", "x")
     assert code == 1 and "CAS failed" in err
     code, out, _ = cli(agent, "kv", "delete", "cli/a")
     assert code == 0 and out == "Success! Deleted key: cli/a\n"

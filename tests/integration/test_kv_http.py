@@ -21,7 +21,7 @@ def get(agent, key, **params):
 def test_put_get_roundtrip(agent):
     r = put(agent, "app/config", b"hello\x00world")
     assert r.status_code == 200
-    assert r.text == "true"
+    assert r.json() is True
     assert r.headers["Content-Type"] == "application/json"
     r = get(agent, "app/config")
     assert r.status_code == 200
@@ -56,7 +56,7 @@ def test_missing_key_404_keeps_index(agent):
 
 
 def test_flags_cas_and_delete(agent):
-    assert put(agent, "f", b"x", flags="42").text == "true"
+    assert put(agent, "f", b"x", flags="42").json() is True
     e = get(agent, "f").json()[0]
     assert e["Flags"] == 42
     # A write without ?flags resets them to 0.
@@ -64,18 +64,18 @@ def test_flags_cas_and_delete(agent):
     e = get(agent, "f").json()[0]
     assert e["Flags"] == 0
     idx = e["ModifyIndex"]
-    assert put(agent, "f", b"z", cas=str(idx + 100)).text == "false"
-    assert put(agent, "f", b"z", cas=str(idx)).text == "true"
-    assert put(agent, "f", b"w", cas="0").text == "false"        # exists
-    assert put(agent, "f-new", b"w", cas="0").text == "true"     # absent
+    assert put(agent, "f", b"z", cas=str(idx + 100)).json() is False
+    assert put(agent, "f", b"z", cas=str(idx)).json() is True
+    assert put(agent, "f", b"w", cas="0").json() is False        # exists
+    assert put(agent, "f-new", b"w", cas="0").json() is True     # absent
     e = get(agent, "f").json()[0]
     assert e["CreateIndex"] < e["ModifyIndex"]
-    assert requests.delete(agent.url + "/v1/kv/f", params={"cas": "0"}).text == "false"
-    assert requests.delete(agent.url + "/v1/kv/f", params={"cas": "1"}).text == "false"
+    assert requests.delete(agent.url + "/v1/kv/f", params={"cas": "0"}).json() is False
+    assert requests.delete(agent.url + "/v1/kv/f", params={"cas": "1"}).json() is False
     assert requests.delete(agent.url + "/v1/kv/f",
-                           params={"cas": str(e["ModifyIndex"])}).text == "true"
+                           params={"cas": str(e["ModifyIndex"])}).json() is True
     assert get(agent, "f").status_code == 404
-    assert requests.delete(agent.url + "/v1/kv/never-there").text == "true"
+    assert requests.delete(agent.url + "/v1/kv/never-there").json() is True
 
 
 def test_recurse_keys_separator(agent):
@@ -92,13 +92,13 @@ def test_recurse_keys_separator(agent):
     assert get(agent, "nothing/", recurse="").status_code == 404
     assert get(agent, "nothing/", keys="").status_code == 404
     r = requests.delete(agent.url + "/v1/kv/web/sub", params={"recurse": ""})
-    assert r.text == "true"
+    assert r.json() is True
     assert get(agent, "web/", keys="").json() == ["web/a", "web/b"]
 
 
 def test_percent_encoded_and_odd_keys(agent):
     r = requests.put(agent.url + "/v1/kv/a%2Fb%20c", data=b"1")
-    assert r.text == "true"
+    assert r.json() is True
     assert get(agent, "a/b c", raw="").content == b"1"
     r = requests.put(agent.url + "/v1/kv/%E2%9C%93", data=b"check")
     assert requests.get(agent.url + "/v1/kv/%E2%9C%93").json()[0]["Key"] == "\u2713"
