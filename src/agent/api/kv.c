@@ -128,12 +128,17 @@ static void kv_write_done(struct cn_http_req *req, struct cn_rpc_call *call)
     bool ok;
     if (cn__api_call_failed(req, call))
         return;
+    const uint8_t *msg;
+    uint32_t msg_len;
     cn_mp_reader_init(&r, call->reply.data, call->reply.len);
-    if (cn_mp_read_bool(&r, &ok) < 0) {
+    if (cn_mp_read_bool(&r, &ok) == 0) {
+        cn__api_send_bool(req, ok);
+    } else if (cn_mp_read_str(&r, &msg, &msg_len) == 0) {
+        /* An FSM error (e.g. `invalid session "x"`): Consul answers 500. */
+        cn_http_error(req, 500, "%.*s", (int)CN_MIN(msg_len, 400), (const char *)msg);
+    } else {
         cn_http_fail(req, CN_EMALFORMED, "bad reply from server");
-        return;
     }
-    cn__api_send_bool(req, ok);
 }
 
 /* At most one of the named flags may be present (Consul's
