@@ -62,6 +62,7 @@ static int start_http(struct cn_agent *a, char *errmsg)
         .addr = a->cfg.client_addr, .port = a->cfg.http_port,
         .routes = cn__api_routes, .n_routes = cn__api_n_routes,
         .mws = agent_mws, .n_mws = CN_ARRAY_LEN(agent_mws), .app = a,
+        .conns_per_ip_max = a->cfg.http_max_conns_per_client,
     };
     if (a->cfg.http_port < 0)
         return 0;

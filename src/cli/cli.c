@@ -26,9 +26,12 @@ static int cmd_agent(int argc, char **argv)
     }
     if (cn_agent_config_parse(&cfg, argc, argv, err) < 0) {
         fprintf(stderr, "==> %s\n", err);
+        cn_agent_config_free(&cfg);
         return 1;
     }
-    return cn_agent_run(&cfg);
+    int rc = cn_agent_run(&cfg);
+    cn_agent_config_free(&cfg);
+    return rc;
 }
 
 static const struct {

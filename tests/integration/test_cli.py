@@ -76,3 +76,29 @@ def test_export_import_roundtrip(agent):
     assert code == 0
     assert out == "Imported: copy/exp/one\nImported: copy/exp/two\n"
     assert cli(agent, "kv", "get", "copy/exp/one")[1] == "1\n"
+
+
+def test_agent_config_files(tmp_path):
+    import signal
+    import requests
+    from conftest import free_port, wait_until
+    port = free_port()
+    (tmp_path / "a.json").write_text('{"datacenter": "east", "ports": {"http": %d}}' % port)
+    (tmp_path / "b.json").write_text('{"node_name": "from-dir"}')
+    p = subprocess.Popen([BIN, "agent", "-dev", "-config-dir", str(tmp_path),
+                          "-dns-port", str(free_port())],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = "http://127.0.0.1:%d/v1/agent/self" % port
+        assert wait_until(lambda: requests.get(url, timeout=1).ok)
+        cfg = requests.get(url).json()["Config"]
+        assert cfg["Datacenter"] == "east"
+        assert cfg["NodeName"] == "from-dir"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+    (tmp_path / "c.json").write_text('{"no_such_key": 1}')
+    p = subprocess.run([BIN, "agent", "-dev", "-config-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert "no_such_key" in p.stderr
