@@ -309,6 +309,10 @@ struct cn_rb_node *cn_rb_find(const struct cn_rbtree *t, const void *key,
  * not insert; else returns NULL. */
 struct cn_rb_node *cn_rb_insert(struct cn_rbtree *t, struct cn_rb_node *node);
 void cn_rb_remove(struct cn_rbtree *t, struct cn_rb_node *node);
+/* Puts `repl` where `node` is (same key, asserted in debug builds) in O(1):
+ * lets a store swap a row for a reallocated copy without a re-insert. */
+void cn_rb_replace(struct cn_rbtree *t, struct cn_rb_node *node,
+                   struct cn_rb_node *repl);
 struct cn_rb_node *cn_rb_first(const struct cn_rbtree *t);
 struct cn_rb_node *cn_rb_next(const struct cn_rb_node *node);
 /* First node with key >= key (lower bound), or NULL. */
