@@ -35,13 +35,30 @@ static int collect(void *ctx, const struct cn_wal_entry *e)
     return 0;
 }
 
+/* Empties and removes a flat directory (ours only holds files). */
+static void rm_flat_dir(const char *d)
+{
+    DIR *dd = opendir(d);
+    struct dirent *de;
+    char p[512];
+    if (!dd)
+        return;
+    while ((de = readdir(dd)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+        unlink(p);
+    }
+    closedir(dd);
+    rmdir(d);
+}
+
 static int setup(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/cairn-wal-test-%d", getpid());
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    rm_flat_dir(dir);
+    return 0;
 }
 
 static struct cn_wal *open_wal(struct seen *s, struct cn_wal_recovered *rec, size_t seg)
