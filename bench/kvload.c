@@ -551,12 +551,18 @@ static void report(struct thread *ts, double cli_cpu, double srv_cpu, uint64_t t
     if (o.pid)
         printf(", server %.2fs (%.1f us/op)", srv_cpu, ok ? srv_cpu * 1e6 / (double)ok : 0);
     printf("\n");
+    /* A saturated client caps the measured rate: say so. */
+    int client_bound = secs > 0 && cli_cpu >= 0.9 * secs * o.threads;
+    if (client_bound)
+        printf("  WARNING: the load generator used %.0f%% of its %d thread(s): the rate is "
+               "a lower bound for the server\n", 100 * cli_cpu / (secs * o.threads), o.threads);
     if (nerr)
         printf("  first error: %s\n", first);
     printf("RESULT ok=%llu ops_s=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f "
-           "max_us=%.1f mean_us=%.1f errors=%llu client_cpu_s=%.2f server_cpu_s=%.2f\n",
+           "max_us=%.1f mean_us=%.1f errors=%llu client_cpu_s=%.2f server_cpu_s=%.2f "
+           "client_bound=%d\n",
            (unsigned long long)ok, rate, us[0], us[1], us[2], us[3], us[4], mean,
-           (unsigned long long)nerr, cli_cpu, o.pid ? srv_cpu : -1.0);
+           (unsigned long long)nerr, cli_cpu, o.pid ? srv_cpu : -1.0, client_bound);
 }
 
 /* Sleep until `t` (monotonic ns) or until the run stops early. */
