@@ -267,6 +267,11 @@ int probe_park(void)
            "rss_parked_kb=%ld rss_per_query_b=%.0f rss_after_wake_kb=%ld rss_after_close_kb=%ld\n",
            pk.n, parked, pk.failed, pk.early, rss0, rss1, per_q, rss2, rss3);
     probe_print_dist("write sent -> each wake", wake, nwake, "fanout_wake");
+    for (int i = 0; i < pk.n; i++)
+        b_resp_free(&pk.c[i].r);
+    free(pk.c);
+    free(wake);
+    close(pk.ep);
     return parked == pk.n && (int)nwake == parked && bad == 0 ? 0 : 1;
 }
 

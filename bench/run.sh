@@ -255,6 +255,8 @@ table() {
         for s in etcd cairn; do
             [ "$(get "$name.$s.errors")" = 0 ] || [ "$(get "$name.$s.errors")" = n/a ] ||
                 echo "    WARNING: $name $s had $(get "$name.$s.errors") errors (see above)"
+            [ "$(get "$name.$s.client_bound")" != 1 ] ||
+                echo "    NOTE: $name $s: the load generator was CPU-bound; the rate is a lower bound"
         done
     done
     echo "us/op = server CPU time (user+sys, all threads) per successful request."
