@@ -15,7 +15,7 @@
 #
 # Knobs (environment): DURATION=10 WARMUP=2 CONNS=64 GET_KEYS=10000
 # READY_RUNS=20 WATCH_TRIALS=200 PARK_N=10000 RSS_KEYS=100000
-# FAILOVER_RUNS=5 ETCD_DATA=tmpfs|disk.
+# FAILOVER_RUNS=5 ETCD_DATA=tmpfs|disk; CAIRN=path and ETCD=path override the binaries.
 # Every process started here is stopped on exit. The last block of output is
 # `key=value` lines between "=== summary" and "=== end".
 set -uo pipefail
@@ -45,7 +45,7 @@ ETCD_DATA=${ETCD_DATA:-tmpfs}
 
 KVLOAD=$BUILD/bench/kvload
 KVPROBE=$BUILD/bench/kvprobe
-CAIRN=$BUILD/cairn
+CAIRN=${CAIRN:-$BUILD/cairn}
 ETCD=${ETCD:-/usr/bin/etcd}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -269,7 +269,7 @@ rss_section() {
     local sys pid addr proto idle after
     echo
     echo "=== 2a. memory: VmRSS idle (1 s after ready) and after $RSS_KEYS keys x 256 B"
-    for sys in cairn etcd; do
+    for sys in etcd cairn; do
         if [ $sys = cairn ]; then
             [ $CAIRN_OK = 1 ] || continue
             start_cairn cairn-rss || { echo "cairn: $CAIRN_WHY"; continue; }
