@@ -378,7 +378,7 @@ int b_resp_read(int fd, struct b_resp *r)
 {
     char buf[16384];
 
-    for (;;) {
+    for (int reads = 0; reads < 64; reads++) {  /* Bounded: 1 MiB per call. */
         ssize_t n = recv(fd, buf, sizeof buf, 0);
         if (n > 0) {
             if (b_resp_feed(r, buf, (size_t)n) != 0)
@@ -393,6 +393,7 @@ int b_resp_read(int fd, struct b_resp *r)
             return 0;
         return n == 0 ? -ECONNRESET : -errno;
     }
+    return 0;
 }
 
 int b_roundtrip(int fd, const char *req, size_t len, struct b_resp *r, int timeout_ms)

@@ -277,7 +277,7 @@ static void conn_readable(struct conn *c)
 {
     struct thread *t = c->t;
 
-    for (;;) {
+    for (int reads = 0; reads < 16; reads++) {  /* Bounded; level-triggered. */
         ssize_t n = recv(c->fd, t->readbuf, sizeof t->readbuf, 0);
         if (n > 0) {
             if (b_resp_feed(&c->resp, t->readbuf, (size_t)n) != 0) {
@@ -403,6 +403,27 @@ static void usage(FILE *f)
         "  -r SEED             random seed for get keys [1]\n");
 }
 
+static int check_opts(void)
+{
+    if (!o.addr || b_parse_addr(o.addr, &o.sa) != 0) {
+        fprintf(stderr, "kvload: -a HOST:PORT (IPv4) is required\n");
+        return -1;
+    }
+    if (o.conns < 1 || o.conns > CONNS_MAX || o.depth < 1 || o.depth > DEPTH_MAX ||
+        o.threads < 1 || o.threads > THREADS_MAX || o.threads > o.conns ||
+        o.req.value_bytes < 1 || o.req.value_bytes > B_VALUE_BYTES_MAX ||
+        strlen(o.req.prefix) >= B_KEY_PREFIX_MAX || o.timeout_s <= 0 ||
+        o.duration_s < 0 || o.warmup_s < 0 || o.max_errors < 1) {
+        fprintf(stderr, "kvload: option out of range\n");
+        return -1;
+    }
+    if (o.wl == W_GET && o.keys == 0) {
+        fprintf(stderr, "kvload: -w get needs -k (keys written before)\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_opts(int argc, char **argv)
 {
     int ch, bad = 0, pid = 0;
@@ -457,22 +478,8 @@ static int parse_opts(int argc, char **argv)
         fprintf(stderr, "kvload: bad option value\n");
         return -1;
     }
-    if (!o.addr || b_parse_addr(o.addr, &o.sa) != 0) {
-        fprintf(stderr, "kvload: -a HOST:PORT (IPv4) is required\n");
+    if (check_opts() != 0)
         return -1;
-    }
-    if (o.conns < 1 || o.conns > CONNS_MAX || o.depth < 1 || o.depth > DEPTH_MAX ||
-        o.threads < 1 || o.threads > THREADS_MAX || o.threads > o.conns ||
-        o.req.value_bytes < 1 || o.req.value_bytes > B_VALUE_BYTES_MAX ||
-        strlen(o.req.prefix) >= B_KEY_PREFIX_MAX || o.timeout_s <= 0 ||
-        o.duration_s < 0 || o.warmup_s < 0 || o.max_errors < 1) {
-        fprintf(stderr, "kvload: option out of range\n");
-        return -1;
-    }
-    if (o.wl == W_GET && o.keys == 0) {
-        fprintf(stderr, "kvload: -w get needs -k (keys written before)\n");
-        return -1;
-    }
     if (o.duration_s == 0)
         o.duration_s = o.count ? 600 : 10;
     snprintf(o.host, sizeof o.host, "%s", o.addr);

@@ -225,8 +225,11 @@ int probe_ready(void)
 static int send_all(int fd, const char *p, size_t n)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    uint64_t deadline = b_now_ns() + (uint64_t)(po.timeout_s * 1e9);
 
     while (n > 0) {
+        if (b_now_ns() > deadline)
+            return -1;
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w > 0) {
             p += w;
