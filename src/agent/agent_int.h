@@ -63,6 +63,11 @@ void cn__api_send_bool(struct cn_http_req *req, bool v);
 /* api/kv.c, api/txn.c, api/status.c */
 void cn__api_kv(struct cn_http_req *req);
 void cn__api_txn(struct cn_http_req *req);
+/* Decodes a /v1/txn body into a state txn command appended to cmd.
+ * 0, or an HTTP status (400/413/500) with a one-line reason in err
+ * (CN_JSON_ERR_BYTES). Exposed for the fuzz target. */
+int cn__api_txn_decode(const uint8_t *body, size_t len, struct cn_arena *arena,
+                       struct cn_buf *cmd, bool *read_only, char *err);
 void cn__api_status_leader(struct cn_http_req *req);
 void cn__api_status_peers(struct cn_http_req *req);
 void cn__api_agent_self(struct cn_http_req *req);

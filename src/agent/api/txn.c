@@ -27,7 +27,7 @@ static const struct {
 
 /* Decodes one {"KV": {...}} element into op. 0, or an HTTP status with
  * the reason in err. */
-static int decode_op(struct cn_http_req *req, const json_t *elem, size_t i,
+static int decode_op(struct cn_arena *arena, const json_t *elem, size_t i,
                      struct cn_kv_op *op, char *err)
 {
     const json_t *kv = cn_json_get(elem, "KV");
@@ -57,7 +57,7 @@ static int decode_op(struct cn_http_req *req, const json_t *elem, size_t i,
         (rc = cn_json_get_u64(kv, "Index", &op->index, err)) < 0 ||
         (rc = cn_json_get_str(kv, "Session", &session, NULL, err)) < 0)
         return 400;
-    rc = cn_json_get_b64(kv, "Value", &req->arena, &value, &op->value_len, err);
+    rc = cn_json_get_b64(kv, "Value", arena, &value, &op->value_len, err);
     if (rc == CN_ETOOBIG)
         return 413;
     if (rc < 0)
@@ -210,59 +210,79 @@ static void txn_done(struct cn_http_req *req, struct cn_rpc_call *call)
     cn__api_json_send(req, &e, failed ? 409 : 200);
 }
 
+int cn__api_txn_decode(const uint8_t *body, size_t len, struct cn_arena *arena,
+                       struct cn_buf *cmd, bool *read_only, char *err)
+{
+    struct cn_kv_op *ops;
+    json_t *root;
+    size_t n;
+    int status = 0;
+
+    if (cn_json_parse(body, len, &root, err) < 0) {
+        char tmp[CN_JSON_ERR_BYTES];
+        snprintf(tmp, sizeof tmp, "%s", err);
+        snprintf(err, CN_JSON_ERR_BYTES, "Failed to parse body: %.150s",
+                 tmp + strlen("Request decode failed: "));
+        return 400;
+    }
+    if (!json_is_array(root)) {
+        json_decref(root);
+        snprintf(err, CN_JSON_ERR_BYTES, "Failed to parse body: expected a JSON array of operations");
+        return 400;
+    }
+    n = json_array_size(root);
+    if (n > CN_TXN_OPS_MAX) {
+        json_decref(root);
+        snprintf(err, CN_JSON_ERR_BYTES, "Transaction contains too many operations (%zu > %d)", n,
+                 CN_TXN_OPS_MAX);
+        return 413;
+    }
+    ops = cn_arena_alloc(arena, (n ? n : 1) * sizeof *ops);
+    if (!ops)
+        status = 500;
+    for (size_t i = 0; status == 0 && i < n; i++)
+        status = decode_op(arena, json_array_get(root, i), i, &ops[i], err);
+    if (status == 0) {
+        int rc = cn_state_cmd_txn(cmd, ops, n);
+        if (rc == CN_EMALFORMED) {
+            snprintf(err, CN_JSON_ERR_BYTES, "Invalid transaction operation");
+            status = 400;
+        } else if (rc < 0) {
+            snprintf(err, CN_JSON_ERR_BYTES, "%s", cn_strerror(rc));
+            status = rc == -EMSGSIZE ? 413 : 500;
+        } else {
+            *read_only = cn_state_txn_is_read_only(ops, n);
+        }
+    }
+    json_decref(root); /* ops borrowed its strings; they are encoded now. */
+    return status;
+}
+
 void cn__api_txn(struct cn_http_req *req)
 {
     char err[CN_JSON_ERR_BYTES];
     struct cn_query_opts q;
-    struct cn_kv_op *ops;
     struct cn_rpc_call *call;
     struct cn_buf cmd;
-    json_t *body;
-    size_t n;
+    bool read_only = false;
     int status;
 
     if (cn__api_query_opts(req, &q) < 0)
         return;
-    if (cn_json_parse(req->body, req->body_len, &body, err) < 0) {
-        cn_http_error(req, 400, "Failed to parse body: %s", err + strlen("Request decode failed: "));
-        return;
-    }
-    if (!json_is_array(body)) {
-        json_decref(body);
-        cn_http_error(req, 400, "Failed to parse body: expected a JSON array of operations");
-        return;
-    }
-    n = json_array_size(body);
-    if (n > CN_TXN_OPS_MAX) {
-        json_decref(body);
-        cn_http_error(req, 413, "Transaction contains too many operations (%zu > %d)", n,
-                      CN_TXN_OPS_MAX);
-        return;
-    }
-    ops = cn_arena_alloc(&req->arena, (n ? n : 1) * sizeof *ops);
-    for (size_t i = 0; ops && i < n; i++) {
-        status = decode_op(req, json_array_get(body, i), i, &ops[i], err);
-        if (status) {
-            json_decref(body);
-            cn_http_error(req, status, "%s", err);
-            return;
-        }
-    }
     cn_buf_init(&cmd, CN_RPC_ARGS_BYTES_MAX);
-    status = ops ? cn_state_cmd_txn(&cmd, ops, n) : -ENOMEM;
-    call = status == 0 ? cn__api_call_new(req, cn_state_txn_is_read_only(ops, n)
-                                                  ? CN_RPC_TXN_READ : CN_RPC_TXN,
-                                          txn_done)
-                       : NULL;
-    if (call)
-        status = cn_rpc_txn_args_encode(&call->args, cmd.data, cmd.len, &q);
+    status = cn__api_txn_decode(req->body, req->body_len, &req->arena, &cmd, &read_only, err);
+    if (status) {
+        cn_buf_close(&cmd);
+        cn_http_error(req, status, "%s", err);
+        return;
+    }
+    call = cn__api_call_new(req, read_only ? CN_RPC_TXN_READ : CN_RPC_TXN, txn_done);
+    status = call ? cn_rpc_txn_args_encode(&call->args, cmd.data, cmd.len, &q) : -ENOMEM;
     cn_buf_close(&cmd);
-    json_decref(body); /* ops borrowed strings from it, now encoded. */
-    if (!call || status < 0) {
+    if (status < 0) {
         if (call)
             cn_rpc_call_close(call);
-        cn_http_fail(req, status < 0 ? status : -ENOMEM,
-                     status == CN_EMALFORMED ? "Invalid transaction operation" : NULL);
+        cn_http_fail(req, status, NULL);
         return;
     }
     cn__api_call_start(req, call);
