@@ -68,8 +68,9 @@ static const char *member_addr(const struct cn_raft_node *n, uint64_t id)
 static void send_msgs(struct cn_raft_node *n, const struct cn_raft_msg *msgs, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        const char *addr = member_addr(n, msgs[i].to);
-        if (!addr) {
+        const char *member = member_addr(n, msgs[i].to);
+        char addr[CN_RAFT_ADDR_BYTES_MAX];
+        if (!member || !n->cfg.transport) {
             n->stats.dropped_unaddressed++;
             continue;
         }
@@ -79,6 +80,9 @@ static void send_msgs(struct cn_raft_node *n, const struct cn_raft_msg *msgs, si
                     (unsigned long long)msgs[i].to);
             continue;
         }
+        size_t al = strcspn(member, "/"); /* "ip:port/label" */
+        memcpy(addr, member, al);
+        addr[al] = '\0';
         (void)cn_transport_send_raft(n->cfg.transport, addr, n->encode.data, n->encode.len);
     }
 }
@@ -258,6 +262,25 @@ int cn_raft_node_transfer(struct cn_raft_node *n, uint64_t to)
         return 0;
     }
     return cn_raft_transfer(n->core, to);
+}
+
+void cn_raft_node_elect_now(struct cn_raft_node *n)
+{
+    const struct cn_raft_conf *c = cn_raft_conf(n->core);
+    uint32_t voters = 0;
+    for (uint32_t i = 0; c && i < c->n; i++)
+        voters += c->members[i].role == CN_RAFT_VOTER;
+    if (voters != 1 || !cn_raft_conf_find(c, n->cfg.id))
+        return;
+    /* Election timeouts are below 2 x election_ticks; pre-vote and vote
+     * rounds with ourselves complete within a batch each. */
+    for (int i = 0; i < 200 && !cn_raft_node_is_leader(n); i++) {
+        cn__raft_node_pump(n);
+        if (n->busy)
+            return; /* A disk batch: the loop finishes the election. */
+        cn_raft_tick(n->core);
+    }
+    cn__raft_node_pump(n);
 }
 
 int cn_raft_node_bootstrap(struct cn_raft_node *n, const struct cn_raft_conf *conf)

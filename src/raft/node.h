@@ -97,10 +97,17 @@ int cn_raft_node_change(struct cn_raft_node *n, enum cn_raft_change_op op,
                         uint64_t id, const char *addr, cn_raft_node_done_fn *done,
                         void *ctx);
 int cn_raft_node_transfer(struct cn_raft_node *n, uint64_t to);
+/* Single-voter configurations only (-dev, -bootstrap-expect 1): runs
+ * logical time forward until this server leads, instead of waiting an
+ * election timeout of wall time. No effect on larger configurations. */
+void cn_raft_node_elect_now(struct cn_raft_node *n);
 
 void cn_raft_node_status(const struct cn_raft_node *n, struct cn_raft_status *st);
 const struct cn_raft_conf *cn_raft_node_conf(const struct cn_raft_node *n);
-/* Address of the current leader ("" if unknown) and ms since contact. */
+/* Member addresses are "ip:port" optionally followed by "/label" (the
+ * server puts the node name there); frames go to the ip:port part.
+ * Address of the current leader as in the configuration ("" if unknown)
+ * and ms since contact. */
 const char *cn_raft_node_leader_addr(const struct cn_raft_node *n);
 uint64_t cn_raft_node_last_contact_ms(const struct cn_raft_node *n);
 bool cn_raft_node_is_leader(const struct cn_raft_node *n);
