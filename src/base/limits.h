@@ -37,6 +37,11 @@
 #define CN_HTTP_PIPELINE_BYTES_MAX (256 << 10) /* Unparsed pipelined input held. */
 #define CN_HTTP_RESP_BYTES_MAX (256 << 20)  /* One response body (a big recurse). */
 
+/* A `cairn snapshot` image: the whole state plus a header. The state is
+ * capped far below this by memory long before. */
+#define CN_SNAPSHOT_BYTES_MAX (1u << 30)
+#define CN_SNAPSHOT_IMAGE_BYTES_MAX (CN_SNAPSHOT_BYTES_MAX + (2u << 20))
+
 /* ---- JSON (src/json) ---- */
 #define CN_JSON_DEPTH_MAX 32          /* Nesting of request bodies. */
 #define CN_TXN_OPS_MAX 128            /* Consul's current maxTxnOps. */

@@ -25,7 +25,6 @@
 
 /* Consul's rpc_hold_timeout: how long a call waits for a leader. */
 #define CN_SERVER_HOLD_MS 7000
-#define CN_SNAPSHOT_BYTES_MAX (1u << 30)
 
 struct cn_server;
 
