@@ -1,4 +1,4 @@
-/* agent/api/operator.c - /v1/operator/raft/*, /v1/snapshot, /v1/agent/leave
+/* agent/api/operator.c - Raft operator endpoints, /v1/snapshot, /v1/agent/leave
  * (consul-compat.md 5.6, 5.7). */
 #include <errno.h>
 #include <stdio.h>
