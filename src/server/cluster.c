@@ -72,10 +72,16 @@ const char *cn__member_name(const char *member)
     return slash ? slash + 1 : "";
 }
 
+/* "ip:port/name", the name cut to fit CN_RAFT_ADDR_BYTES_MAX. */
 static void self_member(const struct cn_server *s, char *out, size_t n)
 {
-    snprintf(out, n, "%s/%.*s", s->rpc_addr,
-             (int)(CN_RAFT_ADDR_BYTES_MAX - strlen(s->rpc_addr) - 2), s->node_name);
+    size_t a = strlen(s->rpc_addr), k;
+    CN_ASSERT(n >= CN_RAFT_ADDR_BYTES_MAX && a + 2 < n);
+    memcpy(out, s->rpc_addr, a);
+    out[a] = '/';
+    k = CN_MIN(strlen(s->node_name), CN_RAFT_ADDR_BYTES_MAX - a - 2);
+    memcpy(out + a + 1, s->node_name, k);
+    out[a + 1 + k] = '\0';
 }
 
 /* ---- SERVER_INFO ---- */

@@ -72,7 +72,7 @@ struct cn_server {
     struct cn_server_config cfg;
     char node_name[128], datacenter[64], node_id[CN_UUID_STR_BYTES];
     char data_dir[CN_PATH_BYTES_MAX];
-    char rpc_addr[64];              /* Advertised "ip:port". */
+    char rpc_addr[96];              /* Advertised "ip:port". */
     char bind_addr[64];
     uint64_t raft_id;
     struct cn_state *state;
