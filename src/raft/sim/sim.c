@@ -89,9 +89,9 @@ static void params(struct sim *s, uint32_t nodes_override)
     p->delay_max = PICK(s, 2, 5, 15, 40);
     p->long_delay_pm = PICK(s, 0, 5, 30);
     p->long_delay_max = PICK(s, 100, 400);
-    p->part_pm = PICK(s, 0, 5, 20, 50);
-    p->crash_pm = PICK(s, 0, 5, 20, 50);
-    p->down_max = PICK(s, 100, 500, 2000);
+    p->part_pm = PICK(s, 0, 5, 20, 50, 150);
+    p->crash_pm = PICK(s, 0, 5, 20, 50, 150);
+    p->down_max = PICK(s, 30, 100, 500, 2000);
     p->sync_max = PICK(s, 0, 2, 5, 20);
     p->prop_pm = PICK(s, 50, 200, 1000);
     p->read_pm = PICK(s, 0, 50, 300);
@@ -104,6 +104,7 @@ static void params(struct sim *s, uint32_t nodes_override)
     p->inflight_max = PICK(s, 1, 4, 64);
     p->chunk_bytes = PICK(s, 8, 32, 4096);
     p->election_ticks = PICK(s, 5, 10);
+    p->nemesis_pct = PICK(s, 0, 30, 70, 100);
     p->main_steps = 2000 + cn_prng_below(&s->prng, 3000);
     p->live_steps = 400ull * SIM_TICK * p->election_ticks / 10 + 4000;
     if (p->nodes + p->spares > SIM_NODES_MAX)
@@ -299,7 +300,7 @@ static void restart(struct sim *s, uint32_t slot)
         sim_shadow_push(&n->sh, chain, sim_entry_cmd(&ents[i]));
     }
     free(ents);
-    n->applied = d->snap_index;
+    n->applied = n->seen_commit = d->snap_index;
     n->app_chain = d->snap_index ? n->sh.base_chain : 0;
     n->up = true;
     sim_tracef(s, "RESTART n%llu term=%llu vote=%llu snap=%llu log=%llu..%llu",
@@ -573,15 +574,67 @@ static void clients(struct sim *s)
 
 /* ---- the run ---------------------------------------------------------- */
 
+/* The nemesis (Jepsen's word): a fresh leader is crashed or cut off within
+ * a round trip or two, before its first entries spread. Leaders that
+ * keep failing early leave the divergent logs of Figure 8 behind. */
+void sim_new_leader(struct sim *s, uint32_t slot)
+{
+    if (s->live || s->nem_at > s->now || !s->p.nemesis_pct ||
+        cn_prng_below(&s->prng, 100) >= s->p.nemesis_pct)
+        return;
+    if (cn_prng_chance(&s->prng, 1, 2)) /* Before its no-op spreads... */
+        s->nem_at = s->now + 1 + cn_prng_below(&s->prng, 2 * s->p.delay_max + 1);
+    else /* ...or while it re-replicates an old term's entries. */
+        s->nem_at = s->now + 1 + cn_prng_below(&s->prng, 400);
+    s->nem_slot = slot;
+}
+
+/* ...and sometimes right after a leader commits, while its next appends
+ * are still in flight (isolation drops them at delivery). */
+void sim_leader_committed(struct sim *s, uint32_t slot)
+{
+    if (s->live || s->nem_at > s->now || !s->p.nemesis_pct ||
+        cn_prng_below(&s->prng, 1000) >= s->p.nemesis_pct)
+        return;
+    s->nem_at = s->now + 1;
+    s->nem_slot = slot;
+}
+
+static void nemesis(struct sim *s)
+{
+    uint32_t v = s->nem_slot;
+    uint64_t until;
+
+    if (s->nem_at != s->now || !s->nodes[v].up)
+        return;
+    if (cn_prng_chance(&s->prng, 1, 2)) {
+        crash(s, v);
+        return;
+    }
+    until = s->now + 50 + cn_prng_below(&s->prng, 1000);
+    for (uint32_t j = 0; j < s->n_nodes; j++) {
+        if (j == v)
+            continue;
+        s->blocked_until[v][j] = CN_MAX(s->blocked_until[v][j], until);
+        s->blocked_until[j][v] = CN_MAX(s->blocked_until[j][v], until);
+    }
+    sim_tracef(s, "NEMESIS isolate leader n%u until %llu", v + 1,
+               (unsigned long long)until);
+}
+
 static void step(struct sim *s)
 {
     uint32_t order[SIM_NODES_MAX];
 
     if (!s->live) {
+        nemesis(s);
         if (roll(s, s->p.crash_pm)) {
-            uint32_t v = (uint32_t)cn_prng_below(&s->prng, s->n_nodes);
+            /* Half the time the leader: that is where the hard cases are. */
+            int v = cn_prng_chance(&s->prng, 1, 2) ? target(s, true) : -1;
+            if (v < 0)
+                v = (int)cn_prng_below(&s->prng, s->n_nodes);
             if (s->nodes[v].up)
-                crash(s, v);
+                crash(s, (uint32_t)v);
         }
         sim_net_faults(s);
         clients(s);
@@ -703,11 +756,12 @@ int sim_run(struct sim *s)
 
     sim_tracef(s, "SEED %llu nodes=%u spares=%u drop=%u/1000 dup=%u/1000 "
                "delay=%u..%u part=%u crash=%u sync<=%u snap_every=%u "
-               "msg_entries=%u inflight=%u chunk=%u election=%u steps=%llu",
+               "msg_entries=%u inflight=%u chunk=%u election=%u nemesis=%u%% "
+               "steps=%llu",
                (unsigned long long)s->seed, p->nodes, p->spares, p->drop_pm,
                p->dup_pm, p->delay_min, p->delay_max, p->part_pm, p->crash_pm,
                p->sync_max, p->snap_every, p->max_msg_entries, p->inflight_max,
-               p->chunk_bytes, p->election_ticks,
+               p->chunk_bytes, p->election_ticks, p->nemesis_pct,
                (unsigned long long)p->main_steps);
     for (s->now = 0; s->now < p->main_steps && !s->violation[0]; s->now++)
         step(s);

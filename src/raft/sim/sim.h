@@ -43,6 +43,7 @@ struct sim_params {
     uint32_t snap_every, snap_trailing, snap_filler_max;
     uint32_t max_msg_entries, inflight_max, chunk_bytes;
     uint32_t election_ticks;
+    uint32_t nemesis_pct;              /* New leaders hit soon after. */
     uint64_t main_steps, live_steps;
 };
 
@@ -93,6 +94,7 @@ struct sim_node {
     size_t inbox_n, inbox_cap;
     /* The application. */
     uint64_t applied, app_chain;
+    uint64_t seen_commit;      /* Commit index at its last batch. */
     uint8_t *core_snap;        /* Snapshot bytes the core borrows. */
     uint32_t tick_phase;
 };
@@ -147,6 +149,8 @@ struct sim {
     uint64_t ops_n, ops_cap;
     uint64_t next_cmd;
     uint64_t sentinel;         /* Cookie of the liveness proposal. */
+    uint64_t nem_at;           /* Scheduled strike on a new leader. */
+    uint32_t nem_slot;
     struct cn_buf enc;
     /* Counters for the summary. */
     uint64_t n_msgs, n_dropped, n_crashes, n_parts, n_acked, n_reads_ok;
@@ -177,6 +181,8 @@ uint64_t sim_chain(uint64_t prev, const struct cn_raft_entry *e);
 uint64_t sim_entry_cmd(const struct cn_raft_entry *e);
 void sim_kv_close(struct sim_kv *m);
 void sim_check_roles(struct sim *s);
+void sim_new_leader(struct sim *s, uint32_t slot);
+void sim_leader_committed(struct sim *s, uint32_t slot);
 void sim_check_batch(struct sim *s, uint32_t slot, const struct cn_raft_ready *rd);
 void sim_check_apply(struct sim *s, uint32_t slot, const struct cn_raft_ready *rd);
 int sim_check_final(struct sim *s);

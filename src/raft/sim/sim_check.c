@@ -225,6 +225,7 @@ void sim_check_roles(struct sim *s)
         } else {
             kv_put(&s->leaders, st.term, 0, n->id);
             s->n_elections++;
+            sim_new_leader(s, i);
         }
     }
 }
@@ -321,8 +322,11 @@ void sim_check_batch(struct sim *s, uint32_t slot, const struct cn_raft_ready *r
         uint64_t c;
         if (!kv_get(&s->term_commit, st.term, 0, &c) || c < st.commit)
             kv_put(&s->term_commit, st.term, 0, st.commit);
+        if (st.commit > n->seen_commit)
+            sim_leader_committed(s, slot);
         check_leader_complete(s, slot, st.term);
     }
+    n->seen_commit = st.commit;
 }
 
 /* ---- per batch: what the application sees ------------------------------ */

@@ -173,6 +173,10 @@ static int campaign(uint64_t first, uint64_t count, bool quiet)
            (unsigned long long)tot.n_confs, (unsigned long long)tot.n_transfers,
            (unsigned long long)tot.n_snaps, (unsigned long long)tot.n_msgs,
            (unsigned long long)tot.n_dropped);
+#ifdef CN_RAFT_MUTANTS
+    if (opt_mutant)
+        printf("mutant %s acted %lu times\n", opt_mutant, cn__raft_mutant_hits);
+#endif
     if (opt_expect_fail) {
         if (failed) {
             printf("mutant %s caught at seed %llu (within %llu seeds)\n",

@@ -122,7 +122,8 @@ static bool blocked(const struct sim *s, uint32_t from, uint32_t to)
 static uint64_t delay(struct sim *s)
 {
     const struct sim_params *p = &s->p;
-    if (p->long_delay_pm && cn_prng_below(&s->prng, 1000) < p->long_delay_pm)
+    if (!s->live && p->long_delay_pm &&
+        cn_prng_below(&s->prng, 1000) < p->long_delay_pm)
         return p->delay_min + cn_prng_below(&s->prng, p->long_delay_max + 1);
     return p->delay_min + cn_prng_below(&s->prng, p->delay_max - p->delay_min + 1);
 }
