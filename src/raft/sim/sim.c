@@ -124,9 +124,35 @@ static void disk_truncate(struct sim_disk *d, uint64_t after)
         free(d->ents[--d->n].data);
 }
 
+uint64_t sim_disk_chain(const struct sim_disk *d, uint64_t index)
+{
+    if (index + 1 == d->first)
+        return d->base_chain;
+    if (index >= d->first && index <= disk_last(d))
+        return d->ents[index - d->first].chain;
+    if (d->snap_index && index == d->snap_index && d->snap_len >= 16) {
+        uint64_t c;
+        memcpy(&c, d->snap_data + 8, 8);
+        return c;
+    }
+    return UINT64_MAX;
+}
+
+void sim_disk_last(const struct sim_disk *d, uint64_t *index, uint64_t *term)
+{
+    if (d->n && disk_last(d) >= d->snap_index) {
+        *index = disk_last(d);
+        *term = d->ents[d->n - 1].term;
+    } else {
+        *index = d->snap_index;
+        *term = d->snap_term;
+    }
+}
+
 static void disk_append(struct sim_disk *d, const struct cn_raft_entry *e)
 {
     struct sim_dentry *de;
+    uint64_t prev = d->n ? d->ents[d->n - 1].chain : d->base_chain;
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 64;
         d->ents = realloc(d->ents, d->cap * sizeof *d->ents);
@@ -134,6 +160,7 @@ static void disk_append(struct sim_disk *d, const struct cn_raft_entry *e)
     }
     de = &d->ents[d->n++];
     de->term = e->term;
+    de->chain = sim_chain(prev, e);
     de->kind = e->kind;
     de->len = e->len;
     de->data = e->len ? malloc(e->len) : NULL;
@@ -144,8 +171,11 @@ static void disk_append(struct sim_disk *d, const struct cn_raft_entry *e)
 static void disk_drop_through(struct sim_disk *d, uint64_t index)
 {
     size_t k = 0;
-    while (k < d->n && d->first + k <= index)
+    while (k < d->n && d->first + k <= index) {
+        d->base_chain = d->ents[k].chain;
+        d->base_term = d->ents[k].term;
         free(d->ents[k++].data);
+    }
     memmove(d->ents, d->ents + k, (d->n - k) * sizeof *d->ents);
     d->n -= k;
     d->first += k;
@@ -187,6 +217,8 @@ static void persist(struct sim *s, struct sim_node *n,
                       &rd->snapshot->conf, rd->snapshot->data, rd->snapshot->len);
         disk_truncate(d, 0);
         d->first = rd->snapshot->index + 1;
+        memcpy(&d->base_chain, rd->snapshot->data + 8, 8);
+        d->base_term = rd->snapshot->term;
     }
     if (torn)
         k = (size_t)cn_prng_below(&s->prng, rd->n_entries + 1);
@@ -292,12 +324,12 @@ static void restart(struct sim *s, uint32_t slot)
         free(ents);
         return;
     }
-    sim_shadow_reset(&n->sh, d->snap_index, chain);
+    sim_shadow_reset(&n->sh, d->snap_index, chain, d->snap_term);
     for (size_t i = 0; i < d->n; i++) {
         if (ents[i].index <= d->snap_index)
             continue;
         chain = sim_chain(chain, &ents[i]);
-        sim_shadow_push(&n->sh, chain, sim_entry_cmd(&ents[i]));
+        sim_shadow_push(&n->sh, chain, sim_entry_cmd(&ents[i]), ents[i].term);
     }
     free(ents);
     n->applied = n->seen_commit = d->snap_index;

@@ -48,7 +48,7 @@ struct sim_params {
 };
 
 struct sim_dentry {            /* An entry on a simulated disk. */
-    uint64_t term;
+    uint64_t term, chain;
     uint8_t kind;
     uint32_t len;
     uint8_t *data;
@@ -61,14 +61,15 @@ struct sim_disk {
     uint8_t *snap_data;
     size_t snap_len;
     uint64_t first;            /* Index of ents[0]. */
+    uint64_t base_chain, base_term; /* Of index first - 1. */
     struct sim_dentry *ents;
     size_t n, cap;
 };
 
 struct sim_shadow {            /* The node's log as its batches told it. */
-    uint64_t base, base_chain;
+    uint64_t base, base_chain, base_term;
     uint64_t *chain;           /* chain[i] for index base + 1 + i */
-    uint64_t *cmd;
+    uint64_t *cmd, *term;
     size_t n, cap;
 };
 
@@ -166,6 +167,11 @@ int sim_run(struct sim *s);
 void sim_tracef(struct sim *s, const char *fmt, ...) CN_PRINTF(2, 3);
 void sim_fail(struct sim *s, const char *fmt, ...) CN_PRINTF(2, 3);
 
+/* sim.c: a disk's log, for the oracle. Chain/term at index, or
+ * UINT64_MAX / 0 when the disk does not hold it. */
+uint64_t sim_disk_chain(const struct sim_disk *d, uint64_t index);
+void sim_disk_last(const struct sim_disk *d, uint64_t *index, uint64_t *term);
+
 /* sim_net.c */
 void sim_net_send(struct sim *s, uint32_t from, const struct cn_raft_msg *m);
 void sim_net_deliver_due(struct sim *s);
@@ -186,8 +192,10 @@ void sim_leader_committed(struct sim *s, uint32_t slot);
 void sim_check_batch(struct sim *s, uint32_t slot, const struct cn_raft_ready *rd);
 void sim_check_apply(struct sim *s, uint32_t slot, const struct cn_raft_ready *rd);
 int sim_check_final(struct sim *s);
-void sim_shadow_reset(struct sim_shadow *sh, uint64_t base, uint64_t chain);
-int sim_shadow_push(struct sim_shadow *sh, uint64_t chain, uint64_t cmd);
+void sim_shadow_reset(struct sim_shadow *sh, uint64_t base, uint64_t chain,
+                      uint64_t term);
+int sim_shadow_push(struct sim_shadow *sh, uint64_t chain, uint64_t cmd,
+                    uint64_t term);
 void sim_shadow_close(struct sim_shadow *sh);
 uint64_t sim_shadow_chain(const struct sim_shadow *sh, uint64_t index);
 

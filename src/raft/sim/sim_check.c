@@ -117,23 +117,28 @@ void sim_kv_close(struct sim_kv *m)
 
 /* ---- shadow logs ------------------------------------------------------ */
 
-void sim_shadow_reset(struct sim_shadow *sh, uint64_t base, uint64_t chain)
+void sim_shadow_reset(struct sim_shadow *sh, uint64_t base, uint64_t chain,
+                      uint64_t term)
 {
     sh->base = base;
     sh->base_chain = chain;
+    sh->base_term = term;
     sh->n = 0;
 }
 
-int sim_shadow_push(struct sim_shadow *sh, uint64_t chain, uint64_t cmd)
+int sim_shadow_push(struct sim_shadow *sh, uint64_t chain, uint64_t cmd,
+                    uint64_t term)
 {
     if (sh->n == sh->cap) {
         sh->cap = sh->cap ? sh->cap * 2 : 256;
         sh->chain = realloc(sh->chain, sh->cap * 8);
         sh->cmd = realloc(sh->cmd, sh->cap * 8);
-        CN_ASSERT(sh->chain && sh->cmd);
+        sh->term = realloc(sh->term, sh->cap * 8);
+        CN_ASSERT(sh->chain && sh->cmd && sh->term);
     }
     sh->chain[sh->n] = chain;
     sh->cmd[sh->n] = cmd;
+    sh->term[sh->n] = term;
     sh->n++;
     return 0;
 }
@@ -142,6 +147,7 @@ void sim_shadow_close(struct sim_shadow *sh)
 {
     free(sh->chain);
     free(sh->cmd);
+    free(sh->term);
     memset(sh, 0, sizeof *sh);
 }
 
@@ -250,6 +256,108 @@ static void check_leader_complete(struct sim *s, uint32_t slot, uint64_t term)
                  (unsigned long long)term, (unsigned long long)k);
 }
 
+/* ---- the commit rule: no committed entry may be lost ------------------ */
+
+static bool up_to_date(uint64_t ai, uint64_t at, uint64_t bi, uint64_t bt)
+{
+    return at > bt || (at == bt && ai >= bi);
+}
+
+/* The last entry a voter compares candidates against: its log in memory
+ * or on disk (it may crash back to it), whichever is more up-to-date; the
+ * argument below holds for both. */
+static void voter_last(const struct sim_node *v, uint64_t *idx, uint64_t *term)
+{
+    sim_disk_last(&v->disk, idx, term);
+    if (v->up) {
+        const struct sim_shadow *sh = &v->sh;
+        uint64_t mi = sh->base + sh->n;
+        uint64_t mt = sh->n ? sh->term[sh->n - 1] : sh->base_term;
+        if (up_to_date(mi, mt, *idx, *term)) {
+            *idx = mi;
+            *term = mt;
+        }
+    }
+}
+
+/* Could `cand`, with a log ending at (li, lt), win an election in its
+ * own configuration? */
+static bool electable(struct sim *s, const struct cn_raft_conf *conf,
+                      uint32_t cand, uint64_t li, uint64_t lt)
+{
+    uint32_t votes = 0, voters = 0;
+    bool self = false;
+    for (uint32_t i = 0; i < conf->n; i++) {
+        uint64_t vi, vt;
+        uint32_t v = (uint32_t)conf->members[i].id - 1;
+        if (conf->members[i].role != CN_RAFT_VOTER)
+            continue;
+        voters++;
+        self |= v == cand;
+        voter_last(&s->nodes[v], &vi, &vt);
+        if (v == cand || up_to_date(li, lt, vi, vt))
+            votes++;
+    }
+    return self && votes >= voters / 2 + 1;
+}
+
+/* The newest configuration on a disk (what the server restarts with). */
+static void disk_conf(const struct sim_disk *d, struct cn_raft_conf *out)
+{
+    for (size_t i = d->n; i-- > 0;) {
+        if (d->first + i <= d->snap_index)
+            break;
+        if (d->ents[i].kind == CN_RAFT_ENTRY_CONF &&
+            cn_raft_conf_decode(d->ents[i].data, d->ents[i].len, out) == 0)
+            return;
+    }
+    if (d->snap_index)
+        *out = d->snap_conf;
+    else
+        memset(out, 0, sizeof *out);
+}
+
+/* A leader just committed up to c. Leader Completeness rests on this: no
+ * server whose log lacks entry c can collect a quorum of votes in its own
+ * configuration, since every such quorum overlaps the one that holds c
+ * behind an entry of the committing term (paper 5.4.3; with single-server
+ * changes and the 2015 fix, thesis 4.1). Every server's log is checked in
+ * memory and on disk. This fails at once on the Figure 8 bug (counting
+ * an old term's replicas) and the 2015 membership bug, where waiting for
+ * the loss itself would need a long chain of unlikely failures. */
+static void check_commit_safe(struct sim *s, uint32_t slot, uint64_t c)
+{
+    uint64_t want = s->cl_chain[c];
+    struct cn_raft_conf conf;
+
+    for (uint32_t k = 0; k < s->n_nodes && !s->violation[0]; k++) {
+        const struct sim_node *n = &s->nodes[k];
+        for (int ver = 0; ver < 2; ver++) {
+            uint64_t li, lt, have;
+            if (ver == 0) {
+                if (!n->up)
+                    continue;
+                li = n->sh.base + n->sh.n;
+                lt = n->sh.n ? n->sh.term[n->sh.n - 1] : n->sh.base_term;
+                have = c <= n->sh.base ? want : sim_shadow_chain(&n->sh, c);
+                conf = *cn_raft_conf(n->r);
+            } else {
+                sim_disk_last(&n->disk, &li, &lt);
+                have = c <= n->disk.snap_index ? want : sim_disk_chain(&n->disk, c);
+                disk_conf(&n->disk, &conf);
+            }
+            if (have == want || !electable(s, &conf, k, li, lt))
+                continue;
+            sim_fail(s, "COMMIT RULE: n%u committed %llu in term %llu, but "
+                     "n%u (%s log, last %llu/%llu) lacks it and could win an "
+                     "election", slot + 1, (unsigned long long)c,
+                     (unsigned long long)s->nodes[slot].r->term, k + 1,
+                     ver ? "disk" : "memory", (unsigned long long)li,
+                     (unsigned long long)lt);
+        }
+    }
+}
+
 static void shadow_append(struct sim *s, uint32_t slot,
                           const struct cn_raft_entry *e)
 {
@@ -267,7 +375,7 @@ static void shadow_append(struct sim *s, uint32_t slot,
     } else {
         kv_put(&s->logmatch, e->index, e->term, c);
     }
-    sim_shadow_push(sh, c, sim_entry_cmd(e));
+    sim_shadow_push(sh, c, sim_entry_cmd(e), e->term);
 }
 
 static uint64_t snap_chain(const struct cn_raft_snapshot *snap)
@@ -289,7 +397,8 @@ void sim_check_batch(struct sim *s, uint32_t slot, const struct cn_raft_ready *r
         if (st.role == CN_RAFT_LEADER)
             sim_fail(s, "LEADER APPEND-ONLY: leader n%llu installs a snapshot",
                      (unsigned long long)n->id);
-        sim_shadow_reset(sh, rd->snapshot->index, snap_chain(rd->snapshot));
+        sim_shadow_reset(sh, rd->snapshot->index, snap_chain(rd->snapshot),
+                         rd->snapshot->term);
         check_commit(s, slot, rd->snapshot->index);
     }
     if (rd->n_entries) {
@@ -322,8 +431,10 @@ void sim_check_batch(struct sim *s, uint32_t slot, const struct cn_raft_ready *r
         uint64_t c;
         if (!kv_get(&s->term_commit, st.term, 0, &c) || c < st.commit)
             kv_put(&s->term_commit, st.term, 0, st.commit);
-        if (st.commit > n->seen_commit)
+        if (st.commit > n->seen_commit) {
+            check_commit_safe(s, slot, st.commit);
             sim_leader_committed(s, slot);
+        }
         check_leader_complete(s, slot, st.term);
     }
     n->seen_commit = st.commit;
