@@ -15,6 +15,7 @@
 
 #ifdef CN_RAFT_MUTANTS
 unsigned cn__raft_mutants;
+unsigned long cn__raft_mutant_hits;
 #endif
 
 /* ---- small helpers ---------------------------------------------------- */

@@ -85,11 +85,11 @@ void cn__raft_tick_election(struct cn_raft *r)
     CN_ASSERT(r->role != CN_RAFT_LEADER);
     if (r->election_elapsed < UINT32_MAX)
         r->election_elapsed++;
-    if (r->election_elapsed < r->election_timeout)
+    /* Learners and servers outside the configuration never campaign; their
+     * clock keeps running so that the leader's lease (step_term) lapses. */
+    if (r->election_elapsed < r->election_timeout || !cn__raft_is_voter(r))
         return;
     r->election_elapsed = 0;
-    if (!cn__raft_is_voter(r))
-        return; /* Learners and servers outside the config never campaign. */
     cn__raft_campaign(r, !r->cfg.disable_pre_vote, false);
 }
 

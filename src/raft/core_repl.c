@@ -115,7 +115,9 @@ int cn__raft_on_snapshot_resp(struct cn_raft *r, const struct cn_raft_msg *m)
             p->match = m->index;
         become_probe(p, p->match + 1);
         cn__raft_maybe_commit(r);
-        return cn__raft_send_append(r, p, true);
+        if (r->role == CN_RAFT_LEADER)
+            cn__raft_send_append(r, p, true);
+        return 0;
     }
     if (p->snap_index != r->snap.index) {
         start_snapshot(r, p); /* We compacted again meanwhile. */
@@ -236,7 +238,8 @@ static int on_append_reject(struct cn_raft *r, struct cn__raft_peer *p,
     next = CN_MAX(next, p->match + 1);
     next = CN_MIN(next, m->index); /* Strictly back: it refused prev. */
     become_probe(p, next);
-    return cn__raft_send_append(r, p, true) < 0 ? -ENOMEM : 0;
+    cn__raft_send_append(r, p, true);
+    return 0;
 }
 
 int cn__raft_on_append_resp(struct cn_raft *r, const struct cn_raft_msg *m)

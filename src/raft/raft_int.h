@@ -18,7 +18,8 @@ enum {
 };
 #ifdef CN_RAFT_MUTANTS
 extern unsigned cn__raft_mutants;
-#define CN_MUTANT(m) (cn__raft_mutants & (m))
+extern unsigned long cn__raft_mutant_hits; /* Times a planted bug acted. */
+#define CN_MUTANT(m) ((cn__raft_mutants & (m)) && ++cn__raft_mutant_hits)
 #else
 #define CN_MUTANT(m) 0
 #endif
