@@ -387,7 +387,10 @@ static void finish_batch(struct cn_raft_node *n)
 
 void cn__raft_node_pump(struct cn_raft_node *n)
 {
-    while (!n->busy && !n->stopping && cn_raft_has_ready(n->core)) {
+    /* Bounded per call: other loop work (and the next tick) gets a turn
+     * even if the core keeps producing batches. */
+    for (int batches = 0; batches < 64 && !n->busy && !n->stopping &&
+                          cn_raft_has_ready(n->core); batches++) {
         if (cn_raft_ready(n->core, &n->rd) < 0)
             return; /* -ENOMEM: nothing taken; the next turn retries. */
         n->busy = true;

@@ -223,6 +223,8 @@ static void on_read_index(void *ctx, int rc, uint64_t index, const struct cn_buf
         elsewhere(s, call); /* Lost leadership: let the new leader answer. */
         return;
     }
+    /* The barrier passed: the re-run must not ask for another one. */
+    call->callee_priv = &cn__read_done_marker;
     then(s, call, false);
 }
 
@@ -256,6 +258,8 @@ bool cn__route_read(struct cn_server *s, struct cn_rpc_call *call, enum cn_consi
     return true;
 }
 
+struct cn__op cn__read_done_marker = {.kind = OP_READ_DONE};
+
 /* ---- cancel, shutdown ---- */
 
 void cn__route_cancel(struct cn_server *s, struct cn__op *op)
@@ -275,6 +279,8 @@ void cn__route_cancel(struct cn_server *s, struct cn__op *op)
         cn__op_unlink(&s->held, op);
         op_free(op);
         return;
+    case OP_READ_DONE:
+        return; /* Nothing in flight. */
     case OP_BQ:
         break;
     }

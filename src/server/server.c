@@ -155,6 +155,8 @@ void cn_server_cancel(struct cn_server *s, struct cn_rpc_call *call)
     if (!op)
         return;
     call->callee_priv = NULL;
+    if (op->kind == OP_READ_DONE)
+        return;
     op->call = NULL;
     if (op->kind == OP_BQ)
         cn__bq_cancel(s, (struct cn_bq *)op);

@@ -14,6 +14,7 @@ enum op_kind {
     OP_READINDEX,     /* Waiting for a ReadIndex round (consistent). */
     OP_FORWARD,       /* Sent to the leader, waiting for the reply. */
     OP_HOLD,          /* No leader yet: retried when one appears. */
+    OP_READ_DONE,     /* Marker: the ReadIndex barrier passed; run here. */
 };
 
 struct cn__op {
@@ -116,6 +117,7 @@ void cn__route_write(struct cn_server *s, struct cn_rpc_call *call,
 void cn__route_cancel(struct cn_server *s, struct cn__op *op);
 void cn__route_leader_changed(struct cn_server *s);
 void cn__route_fail_all(struct cn_server *s);
+extern struct cn__op cn__read_done_marker;
 
 /* blocking.c */
 bool cn__bq_park_if_needed(struct cn_server *s, struct cn_rpc_call *call,
