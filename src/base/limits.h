@@ -41,6 +41,26 @@
 #define CN_JSON_DEPTH_MAX 32          /* Nesting of request bodies. */
 #define CN_TXN_OPS_MAX 128            /* Consul's current maxTxnOps. */
 
+/* ---- ?filter= expressions (src/filter) ---- */
+/* A filter is a query parameter, so the request head bounds it already;
+ * 16 KiB still fits ~400 OR'd `ServiceName == "x"` terms, far beyond what
+ * clients generate. Consul itself sets no limit. */
+#define CN_FILTER_EXPR_BYTES_MAX (16 << 10)
+/* Nesting of parentheses and `not`: recursion depth of parser and
+ * evaluator. */
+#define CN_FILTER_DEPTH_MAX 64
+/* AST nodes (match, and, or, not): bounds compile memory (~64 B each) and
+ * evaluation time per element. */
+#define CN_FILTER_NODES_MAX 2048
+#define CN_FILTER_SELECTOR_SEGS_MAX 32  /* Path segments in one selector. */
+/* Regexes: glibc compiles counted repetition by copying, and matching
+ * costs (pattern states x subject bytes), ~5-40 ns per unit measured; a
+ * state budget of 1000 keeps a 4 KiB check Output under ~0.2 s worst case
+ * per element. Go accepts a{1000}, which fits. */
+#define CN_FILTER_REGEXES_MAX 16
+#define CN_FILTER_REGEX_BYTES_MAX 1024
+#define CN_FILTER_REGEX_SIZE_MAX 1000
+
 /* ---- KV / state ---- */
 #define CN_KV_KEY_BYTES_MAX (16 << 10)  /* Keys longer than this are refused. */
 #define CN_SESSION_ID_BYTES 36
@@ -64,6 +84,10 @@ _Static_assert(CN_KV_KEY_BYTES_MAX < CN_HTTP_HEAD_BYTES_MAX,
                "a maximal key must fit the request line");
 _Static_assert(CN_HTTP_CONNS_PER_IP_MAX <= CN_HTTP_CONNS_MAX,
                "per-IP cap below the global cap");
+_Static_assert(CN_FILTER_EXPR_BYTES_MAX < CN_HTTP_HEAD_BYTES_MAX,
+               "a maximal filter must fit the request line");
+_Static_assert(CN_FILTER_REGEX_BYTES_MAX <= CN_FILTER_EXPR_BYTES_MAX,
+               "a regex is part of an expression");
 _Static_assert(CN_QUERY_WAIT_DEFAULT_MS <= CN_QUERY_WAIT_MAX_MS,
                "default wait within the maximum");
 
