@@ -100,7 +100,11 @@ bool cn__filter_regex_match(const regex_t *re, const char *s, size_t len);
 int cn__filter_eval(const struct cn_filter *f, const json_t *elem,
                     bool *match, char *err);
 
-/* filter.c helpers shared with eval.c. */
+/* literal.c: Go's literal rules. */
+int cn__filter_unquote(const uint8_t *s, size_t n, struct cn_buf *out);
+int cn__filter_hexval(uint8_t c);                      /* -1 if not hex. */
+size_t cn__filter_utf8_put(uint32_t r, uint8_t *out);   /* out >= 4. */
+size_t cn__filter_utf8_len(const uint8_t *s, size_t n); /* 0: invalid. */
 const char *cn__filter_op_name(enum cn__filter_op op);
 /* Go's %q of s into out (cap bytes, NUL-terminated, truncated). */
 void cn__filter_quote(char *out, size_t cap, const void *s, size_t len);

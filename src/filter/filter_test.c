@@ -956,6 +956,7 @@ static void t_regex_rejections(void **state)
         { "[à-é]", "non-ASCII range or negated class unsupported in cairn: "
                    "`à-é`" },
         { "a\\x00", "NUL byte unsupported in cairn" },
+        { "a\xff", "invalid UTF-8: `\\xff`" },
         { "^*", "missing argument to repetition operator: `*`" },
         { "(((a{10}){10}){10})", "expression too large" },
     };

@@ -291,135 +291,6 @@ static int new_node(struct parser *p, enum cn__filter_kind kind,
     return 0;
 }
 
-/* ---- literals ---- */
-
-static int hexval(uint8_t c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static size_t utf8_put(uint32_t r, uint8_t *out)
-{
-    if (r < 0x80) {
-        out[0] = (uint8_t)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        out[0] = (uint8_t)(0xc0 | (r >> 6));
-        out[1] = (uint8_t)(0x80 | (r & 0x3f));
-        return 2;
-    }
-    if (r < 0x10000) {
-        out[0] = (uint8_t)(0xe0 | (r >> 12));
-        out[1] = (uint8_t)(0x80 | ((r >> 6) & 0x3f));
-        out[2] = (uint8_t)(0x80 | (r & 0x3f));
-        return 3;
-    }
-    out[0] = (uint8_t)(0xf0 | (r >> 18));
-    out[1] = (uint8_t)(0x80 | ((r >> 12) & 0x3f));
-    out[2] = (uint8_t)(0x80 | ((r >> 6) & 0x3f));
-    out[3] = (uint8_t)(0x80 | (r & 0x3f));
-    return 4;
-}
-
-/* One escape of Go's strconv.UnquoteChar for a "-quoted string, at s[i]
- * just past the backslash. Writes the bytes to out (>= 4), returns bytes
- * consumed after the backslash, or 0 if the escape is invalid. */
-static size_t unescape(const uint8_t *s, size_t n, size_t i, uint8_t *out,
-                       size_t *out_len)
-{
-    static const char simple_in[] = "abfnrtv\\";
-    static const char simple_out[] = "\a\b\f\n\r\t\v\\";
-    if (i >= n)
-        return 0;
-    const char *hit = memchr(simple_in, s[i], sizeof simple_in - 1);
-    if (hit) {
-        out[0] = (uint8_t)simple_out[hit - simple_in];
-        *out_len = 1;
-        return 1;
-    }
-    uint32_t v = 0;
-    size_t digits = 0;
-    switch (s[i]) {
-    case 'x': digits = 2; break;
-    case 'u': digits = 4; break;
-    case 'U': digits = 8; break;
-    default:
-        if (s[i] < '0' || s[i] > '7' || n - i < 3)
-            return 0;
-        for (size_t k = 0; k < 3; k++) {
-            if (s[i + k] < '0' || s[i + k] > '7')
-                return 0;
-            v = v * 8 + (uint32_t)(s[i + k] - '0');
-        }
-        if (v > 255)
-            return 0;
-        out[0] = (uint8_t)v;
-        *out_len = 1;
-        return 3;
-    }
-    if (n - i - 1 < digits)
-        return 0;
-    for (size_t k = 0; k < digits; k++) {
-        int h = hexval(s[i + 1 + k]);
-        if (h < 0)
-            return 0;
-        v = v * 16 + (uint32_t)h;
-    }
-    if (s[i] == 'x') {
-        out[0] = (uint8_t)v; /* A byte, not a rune. */
-        *out_len = 1;
-    } else {
-        if (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-            return 0;
-        *out_len = utf8_put(v, out);
-    }
-    return digits + 1;
-}
-
-/* Go's strconv.Unquote of a "-quoted body (the quotes excluded) into the
- * pool. The input is valid UTF-8 (checked up front) and holds no '"'. */
-static int unquote_double(struct parser *p, size_t a, size_t b,
-                          struct cn__filter_str *out)
-{
-    const uint8_t *s = p->s;
-    size_t start = p->pool.len;
-    for (size_t i = a; i < b;) {
-        uint8_t tmp[4];
-        size_t tlen = 0, used = 0;
-        if (s[i] == '\n')
-            return fail_at(p, CN_EBADREQ, a - 1, "string", "invalid syntax");
-        if (s[i] != '\\') {
-            size_t j = i + 1;
-            while (j < b && s[j] != '\\' && s[j] != '\n')
-                j++;
-            struct cn__filter_str dummy;
-            int rc = pool_put(p, s + i, j - i, &dummy);
-            if (rc < 0)
-                return rc;
-            i = j;
-            continue;
-        }
-        used = unescape(s, b, i + 1, tmp, &tlen);
-        if (used == 0)
-            return fail_at(p, CN_EBADREQ, a - 1, "string", "invalid syntax");
-        struct cn__filter_str dummy;
-        int rc = pool_put(p, tmp, tlen, &dummy);
-        if (rc < 0)
-            return rc;
-        i += 1 + used;
-    }
-    out->off = (uint32_t)start;
-    out->len = (uint32_t)(p->pool.len - start);
-    return 0;
-}
-
 /* String <- '`' [^`]* '`' / '"' [^"]* '"', then Go's Unquote. */
 static int string_lit(struct parser *p, struct cn__filter_str *out)
 {
@@ -436,7 +307,16 @@ static int string_lit(struct parser *p, struct cn__filter_str *out)
     size_t b = (size_t)(end - p->s);
     int rc;
     if (q == '"') {
-        rc = unquote_double(p, a, b, out);
+        size_t start = p->pool.len;
+        rc = cn__filter_unquote(p->s + a, b - a, &p->pool);
+        if (rc == CN_EBADREQ)
+            return fail_at(p, rc, a - 1, "string", "invalid syntax");
+        if (rc == -EMSGSIZE)
+            return too_big(p, "decoded strings too long", 0);
+        if (rc < 0)
+            return fail_at(p, rc, p->pos, NULL, "out of memory");
+        out->off = (uint32_t)start;
+        out->len = (uint32_t)(p->pool.len - start);
     } else {
         size_t start = p->pool.len;
         rc = 0;
@@ -800,32 +680,9 @@ static int or_expr(struct parser *p, uint32_t *out)
 /* Pigeon reports input that is not UTF-8 as "invalid encoding". */
 static size_t utf8_invalid_at(const uint8_t *s, size_t n)
 {
-    for (size_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        size_t k;
-        uint32_t r, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            k = 1, r = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, r = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, r = c & 0x07, min = 0x10000;
-        } else {
+    for (size_t i = 0, k; i < n; i += k) {
+        if ((k = cn__filter_utf8_len(s + i, n - i)) == 0)
             return i;
-        }
-        if (n - i <= k)
-            return i;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return i;
-            r = (r << 6) | (s[i + j] & 0x3f);
-        }
-        if (r < min || r > 0x10ffff || (r >= 0xd800 && r <= 0xdfff))
-            return i;
-        i += k + 1;
     }
     return SIZE_MAX;
 }

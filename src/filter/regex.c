@@ -76,12 +76,18 @@ static int fail(struct tr *t, int rc, const char *code, size_t from,
 {
     char frag[64];
     size_t o = 0;
-    for (size_t i = from; i < to && o + 5 < sizeof frag; i++) {
+    for (size_t i = from, k; i < to && o + 5 < sizeof frag; i += k) {
         uint8_t c = t->s[i];
-        if (c < 0x20 || c == 0x7f) /* Keep the message on one line. */
+        k = cn__filter_utf8_len(t->s + i, to - i);
+        if (c < 0x20 || c == 0x7f || k == 0) { /* One line, valid UTF-8. */
             o += (size_t)snprintf(frag + o, sizeof frag - o, "\\x%02x", c);
-        else
-            frag[o++] = (char)c;
+            k = 1;
+        } else if (o + k < sizeof frag) {
+            memcpy(frag + o, t->s + i, k);
+            o += k;
+        } else {
+            break;
+        }
     }
     frag[o] = '\0';
     /* Go's *syntax.Error: "<code>: `<expr>`". */
@@ -130,36 +136,12 @@ static int emit_byte(struct tr *t, unsigned c)
     return ere_special(c) ? emit(t, b, 2) : emit(t, b + 1, 1);
 }
 
-static size_t utf8_encode(uint32_t r, char *out)
-{
-    if (r < 0x80) {
-        out[0] = (char)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        out[0] = (char)(0xc0 | (r >> 6));
-        out[1] = (char)(0x80 | (r & 0x3f));
-        return 2;
-    }
-    if (r < 0x10000) {
-        out[0] = (char)(0xe0 | (r >> 12));
-        out[1] = (char)(0x80 | ((r >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (r & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (r >> 18));
-    out[1] = (char)(0x80 | ((r >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((r >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (r & 0x3f));
-    return 4;
-}
-
 /* A literal rune outside a class: multi-byte ones are grouped so a
  * following quantifier repeats the whole character. */
 static int emit_rune(struct tr *t, uint32_t r)
 {
     char b[4];
-    size_t n = utf8_encode(r, b);
+    size_t n = cn__filter_utf8_put(r, (uint8_t *)b);
     int rc;
     if (n == 1)
         rc = emit_byte(t, r);
@@ -212,14 +194,6 @@ static int emit_bracket(struct tr *t, const struct byteset *set, bool neg)
 }
 
 /* ---- escapes ---- */
-
-static int hexdig(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (uint8_t)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* Perl classes \d \s \w and their negations, as Go defines them. */
 static bool perl_class(uint8_t c, struct byteset *set, bool *neg)
@@ -274,7 +248,7 @@ static int parse_escape(struct tr *t, uint32_t *r)
         if (t->i < t->n && t->s[t->i] == '{') {
             size_t digits = 0;
             for (t->i++; t->i < t->n && t->s[t->i] != '}'; t->i++, digits++) {
-                int h = hexdig(t->s[t->i]);
+                int h = cn__filter_hexval(t->s[t->i]);
                 if (h < 0 || v > 0x10ffff)
                     goto bad;
                 v = v * 16 + (uint32_t)h;
@@ -284,7 +258,7 @@ static int parse_escape(struct tr *t, uint32_t *r)
             t->i++;
         } else {
             for (int k = 0; k < 2; k++, t->i++) {
-                int h = t->i < t->n ? hexdig(t->s[t->i]) : -1;
+                int h = t->i < t->n ? cn__filter_hexval(t->s[t->i]) : -1;
                 if (h < 0)
                     goto bad; /* Go quotes the digits it read. */
                 v = v * 16 + (uint32_t)h;
@@ -366,10 +340,10 @@ static int class_char(struct tr *t, size_t cls_start, uint32_t *r)
         t->i++;
         return 0;
     }
-    /* The pattern came from a Go string literal: valid UTF-8. */
-    size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-    if (t->n - t->i < k)
-        k = t->n - t->i;
+    /* \x escapes in the string literal can make invalid UTF-8. */
+    size_t k = cn__filter_utf8_len(t->s + t->i, t->n - t->i);
+    if (k == 0)
+        return fail(t, CN_EBADREQ, "invalid UTF-8", t->i, t->i + 1);
     uint32_t v = c & (0x3fu >> (k - 1));
     for (size_t j = 1; j < k; j++)
         v = (v << 6) | (t->s[t->i + j] & 0x3fu);
@@ -438,7 +412,7 @@ static int parse_class(struct tr *t)
         return rc;
     for (size_t k = 0; k < n_wide; k++) {
         char b[5];
-        size_t len = utf8_encode(wide[k], b);
+        size_t len = cn__filter_utf8_put(wide[k], (uint8_t *)b);
         b[len++] = '|';
         if ((rc = emit(t, b, len)) < 0)
             return rc;
