@@ -58,9 +58,12 @@
  *     per element: a typo'd selector behaves as a missing map key (no
  *     error), and type errors surface only if an element reaches them
  *     (never on an empty list, not past a short-circuit).
- *   - To keep Go's zero values, the element must carry every field of the
- *     Consul struct even where the response JSON omits it (omitempty):
- *     a missing "Kind" would make `Service.Kind == ""` false.
+ *   - The element must mirror the Go struct bexpr reflects on, which is
+ *     not always the response JSON: carry every field even where the
+ *     response omits it (omitempty; a missing "Kind" would make
+ *     `Service.Kind == ""` false), and give time.Duration fields (a
+ *     check's Definition.Interval, .Timeout, .TTL, ...) as integer
+ *     nanoseconds, since Consul compares them as int64, not as "10s".
  *   - An object is treated as a Go map, never a struct: `Service.Weights
  *     is empty` is allowed here and an error in Consul.
  *   - Integers compare as int64 whatever the Go width or signedness.
@@ -71,6 +74,17 @@
  *     Matching is byte-wise, not per rune: `.` and `[^x]` match one byte
  *     of a multi-byte character; classes ([[:alpha:]], \w, (?i)) are
  *     ASCII-only.
+ *
+ * Elements per endpoint (Consul's docs list the selectors of each):
+ *   /v1/catalog/service/:s, /v1/catalog/connect/:s  ServiceNode
+ *   /v1/catalog/services   ServiceNode, filtered before aggregating tags
+ *   /v1/catalog/nodes      Node
+ *   /v1/catalog/node/:n    each NodeService of "Services" (an embedded
+ *                          object is filtered, not the result itself)
+ *   /v1/health/service/:s, /v1/health/connect/:s  CheckServiceNode
+ *   /v1/health/node/:n, /v1/health/checks/:s, /v1/health/state/:st,
+ *   /v1/agent/checks       HealthCheck
+ *   /v1/agent/services     AgentService (each value of the map)
  *
  * Bounds (src/base/limits.h): CN_FILTER_EXPR_BYTES_MAX,
  * CN_FILTER_DEPTH_MAX nesting, CN_FILTER_NODES_MAX nodes,

@@ -127,7 +127,8 @@ static const char check_service_node[] =
     "\"ServiceName\":\"web\",\"ServiceTags\":[\"v1\",\"primary\"],"
     "\"Type\":\"http\",\"Interval\":\"10s\",\"Timeout\":\"1s\","
     "\"ExposedPort\":0,\"Definition\":{\"HTTP\":\"http://127.0.0.1:8080/"
-    "health\",\"Interval\":\"10s\",\"Timeout\":\"1s\"},\"CreateIndex\":15,"
+    "health\",\"Interval\":10000000000,\"Timeout\":1000000000},"
+    "\"CreateIndex\":15,"
     "\"ModifyIndex\":88}]}";
 
 /* GET /v1/health/state/any: one HealthCheck. */
@@ -539,10 +540,12 @@ static void t_crossing_lists(void **state)
     check("Checks.ServiceTags contains primary", csn, true);
     check("Checks.ServiceTags is empty", csn, true); /* serfHealth's. */
     check("Checks.Definition.HTTP matches \"/health$\"", csn, true);
-    check("Checks.Definition.Interval == \"10s\"", csn, true);
-    check("Checks.Definition.Interval != \"10s\"", csn, true); /* serf */
-    COMPILE_ERR("Checks.Definition.Interval == 10s",
-                "1:33 (32): rule \"number\": Invalid number literal");
+    /* Durations are Go int64 nanoseconds to bexpr (filter.h). */
+    check("Checks.Definition.Interval == 10000000000", csn, true);
+    check("Checks.Definition.Interval != 10000000000", csn, true); /* serf */
+    check("Checks.Interval == \"10s\"", csn, true); /* A string field. */
+    COMPILE_ERR("Checks.Interval == 10s",
+                "1:22 (21): rule \"number\": Invalid number literal");
     /* Empty list: false for every operator, != included. */
     const char *none = "{\"Checks\":[]}";
     check("Checks.Status == passing", none, false);
