@@ -43,7 +43,7 @@
 
 /* ---- ?filter= expressions (src/filter) ---- */
 /* A filter is a query parameter, so the request head bounds it already;
- * 16 KiB still fits ~400 OR'd `ServiceName == "x"` terms, far beyond what
+ * 16 KiB still fits ~700 OR'd `ServiceName == "x"` terms, far beyond what
  * clients generate. Consul itself sets no limit. */
 #define CN_FILTER_EXPR_BYTES_MAX (16 << 10)
 /* Nesting of parentheses and `not`: recursion depth of parser and
