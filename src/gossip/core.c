@@ -213,7 +213,7 @@ void cg_send(struct cn__gcore *c, const struct cn__gaddr *to,
                             CN_ARRAY_LEN(parts) - 1, &used, owned, &n_owned);
         n_parts += tlq_take(c, &c->sf_q, CN__GM_PART_OVERHEAD, budget - used,
                             parts + n_parts, CN_ARRAY_LEN(parts) - n_parts, &used,
-                            owned + n_owned, &n_owned);
+                            owned, &n_owned);
         if (n_parts > 1 && cn__gm_compound_build(&cb, parts, n_parts) == 0) {
             out = cb.data;
             out_len = cb.len;

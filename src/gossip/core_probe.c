@@ -399,7 +399,7 @@ void cg_gossip_tick(struct cn__gcore *c)
         n += tlq_take(c, &c->ml_q, CN__GM_PART_OVERHEAD, budget, parts,
                       CN_ARRAY_LEN(parts), &used, owned, &n_owned);
         n += tlq_take(c, &c->sf_q, CN__GM_PART_OVERHEAD, budget - used, parts + n,
-                      CN_ARRAY_LEN(parts) - n, &used, owned + n_owned, &n_owned);
+                      CN_ARRAY_LEN(parts) - n, &used, owned, &n_owned);
         if (n == 0)
             return;
         cg_node_addr(peers[i], &to);

@@ -338,7 +338,8 @@ static int seal_stream(struct cn_gossip *g, const uint8_t *p, size_t n, struct c
 static void conn_send(struct conn *c, uint8_t *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    cn_free(c->out);
+    if (c->out != data)
+        cn_free(c->out);
     c->out = data;
     c->out_len = len;
     c->wr.data = c;
