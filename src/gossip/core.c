@@ -672,3 +672,9 @@ void cn__gcore_counters(const struct cn__gcore *c, struct cn__gcore_counters *ou
 {
     *out = c->ctr;
 }
+
+void cn__gcore_drop_broadcasts(struct cn__gcore *c)
+{
+    tlq_close(&c->ml_q);
+    tlq_close(&c->sf_q);
+}

@@ -314,6 +314,9 @@ struct cn__gcore_counters {
         events_dup;
 };
 void cn__gcore_counters(const struct cn__gcore *c, struct cn__gcore_counters *out);
+/* Simulation/test hook: forget queued broadcasts (a bootstrapped steady
+ * state without the join burst). */
+void cn__gcore_drop_broadcasts(struct cn__gcore *c);
 
 /* ------------------------------------------------------------------ */
 /* Keyring and AES-GCM sealing (keyring.c, OpenSSL; impure).            */
