@@ -374,11 +374,33 @@ void cn__gcore_ready(struct cn__gcore *c, struct cn__gready *rd)
     rd->leave_rc = c->leave_rc;
 }
 
+/* Frees exactly what rd handed out; output produced since ready() (e.g.
+ * by stream_done called while the batch was being executed) stays. */
 void cn__gcore_advance(struct cn__gcore *c, struct cn__gready *rd)
 {
     CN_ASSERT(rd->n_pkts <= c->n_pkts);
+    CN_ASSERT(rd->n_streams <= c->n_streams);
     CN_ASSERT(rd->n_events <= c->n_events);
-    free_ready(c);
+    for (size_t i = 0; i < rd->n_pkts; i++)
+        cn_free(c->pkts[i].data);
+    memmove(c->pkts, c->pkts + rd->n_pkts, (c->n_pkts - rd->n_pkts) * sizeof *c->pkts);
+    c->n_pkts -= rd->n_pkts;
+    for (size_t i = 0; i < rd->n_streams; i++)
+        cn_free(c->streams[i].data);
+    memmove(c->streams, c->streams + rd->n_streams,
+            (c->n_streams - rd->n_streams) * sizeof *c->streams);
+    c->n_streams -= rd->n_streams;
+    for (size_t i = 0; i < rd->n_events; i++)
+        cn_free(c->events_blob[i]);
+    if (rd->n_events) {
+        memmove(c->events_out, c->events_out + rd->n_events,
+                (c->n_events - rd->n_events) * sizeof *c->events_out);
+        memmove(c->events_blob, c->events_blob + rd->n_events,
+                (c->n_events - rd->n_events) * sizeof *c->events_blob);
+    }
+    c->n_events -= rd->n_events;
+    if (rd->leave_done)
+        c->leave_done = false;
     memset(rd, 0, sizeof *rd);
 }
 
@@ -431,11 +453,9 @@ static int handle_leaf(struct cn__gcore *c, const struct cn__gaddr *from,
     case CN__GM_ALIVE:
         if (cn__gm_read_alive(r, &m.alive) < 0)
             return CN_EMALFORMED;
-        cg_alive(c, &m.alive, false);
-        return 0;
+        return cg_alive(c, &m.alive, false);
     case CN__GM_USER:
-        sf_handle_user(c, body, body_len);
-        return 0;
+        return sf_handle_user(c, body, body_len);
     default:
         return CN_EMALFORMED;
     }
@@ -545,7 +565,7 @@ int cn__gcore_stream_in(struct cn__gcore *c, uint64_t now_ms,
         cn_mp_reader_init(&r, p + 1, len - 1);
         rc = cn__gm_read_user_len(&r, &ulen);
         if (rc == 0 && cn_mp_left(&r) >= ulen)
-            sf_handle_user(c, r.p, ulen);
+            rc = sf_handle_user(c, r.p, ulen);
         else
             rc = CN_EMALFORMED;
     }

@@ -196,7 +196,7 @@ uint32_t cg_hash_name(const char *s, size_t n);
 struct ml_node *cg_node(const struct cn__gcore *c, const uint8_t *name,
                         size_t len);
 size_t cg_est_nodes(const struct cn__gcore *c);
-void cg_alive(struct cn__gcore *c, const struct cn__gm_alive *a, bool bootstrap);
+int cg_alive(struct cn__gcore *c, const struct cn__gm_alive *a, bool bootstrap);
 void cg_suspect(struct cn__gcore *c, const struct cn__gm_accuse *s);
 void cg_dead(struct cn__gcore *c, const struct cn__gm_accuse *d);
 void cg_refute(struct cn__gcore *c, uint32_t accused_inc);
@@ -249,7 +249,7 @@ void sf_free(struct cn__gcore *c);
 void sf_notify_join(struct cn__gcore *c, const struct ml_node *n);
 void sf_notify_leave(struct cn__gcore *c, const struct ml_node *n);
 void sf_notify_update(struct cn__gcore *c, const struct ml_node *n);
-void sf_handle_user(struct cn__gcore *c, const uint8_t *p, size_t len);
+int sf_handle_user(struct cn__gcore *c, const uint8_t *p, size_t len);
 int sf_local_state(struct cn__gcore *c, struct cn_buf *out);
 void sf_tick(struct cn__gcore *c);
 void sf_bcast_finished(struct cn__gcore *c, uint8_t notify);

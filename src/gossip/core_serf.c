@@ -423,14 +423,12 @@ static bool handle_query(struct cn__gcore *c, const struct cn__sm_query *q)
 }
 
 /* body = serf type byte + msgpack (memberlist userMsg without the [8]). */
-void sf_handle_user(struct cn__gcore *c, const uint8_t *p, size_t len)
+int sf_handle_user(struct cn__gcore *c, const uint8_t *p, size_t len)
 {
     struct cn_mp_reader r;
     bool rebroadcast = false;
-    if (len < 2) {
-        c->ctr.bad_pkts++;
-        return;
-    }
+    if (len < 2)
+        return CN_EMALFORMED;
     cn_mp_reader_init(&r, p + 1, len - 1);
     switch (p[0]) {
     case CN__SM_LEAVE:
@@ -458,13 +456,13 @@ void sf_handle_user(struct cn__gcore *c, const uint8_t *p, size_t len)
         break;
     }
     default:
-        return;  /* responses, relays, key ops: not ours to act on */
+        return 0;  /* responses, relays, key ops: not ours to act on */
     }
     if (rebroadcast)
         queue_raw(c, p, len, BN_NONE);
-    return;
+    return 0;
 bad:
-    c->ctr.bad_pkts++;
+    return CN_EMALFORMED;
 }
 
 /* ---- push/pull user state --------------------------------------------- */

@@ -262,23 +262,21 @@ static void apply_alive(struct cn__gcore *c, struct ml_node *n,
         sf_notify_update(c, n);
 }
 
-void cg_alive(struct cn__gcore *c, const struct cn__gm_alive *a, bool bootstrap)
+int cg_alive(struct cn__gcore *c, const struct cn__gm_alive *a, bool bootstrap)
 {
     struct ml_node *n;
     bool is_local, updates = false, is_new = false;
 
-    if (!alive_valid(a)) {
-        c->ctr.bad_pkts++;
-        return;
-    }
+    if (!alive_valid(a))
+        return CN_EMALFORMED;
     is_local = a->node.len == c->name_len && memcmp(a->node.p, c->name, c->name_len) == 0;
     if (c->leaving && is_local)
-        return;
+        return 0;
     n = cg_node(c, a->node.p, a->node.len);
     if (!n) {
         n = node_new(c, a->node.p, a->node.len);
         if (!n)
-            return;
+            return 0;
         memcpy(n->addr, a->addr.p, a->addr.len);
         n->addr_len = (uint8_t)a->addr.len;
         n->port = a->port;
@@ -290,24 +288,25 @@ void cg_alive(struct cn__gcore *c, const struct cn__gm_alive *a, bool bootstrap)
             cn__gaddr_format(a->addr.p, a->addr.len, now, sizeof now);
             CG_LOG(c, CN_LOG_WARN, "gossip: conflicting address for %s: %s:%u vs %s:%u",
                    n->name, was, n->port, now, a->port);
-            return;
+            return 0;
         }
         updates = true;
     }
     if (!is_new && a->inc <= n->inc && !is_local && !updates)
-        return;
+        return 0;
     if (!is_new && a->inc < n->inc && is_local)
-        return;
+        return 0;
     susp_clear(c, n);
     if (!bootstrap && is_local) {
         if (a->inc == n->inc && a->meta.len == c->my_meta_len &&
             (a->meta.len == 0 || memcmp(a->meta.p, c->my_meta, a->meta.len) == 0) &&
             a->vsn.len == 6 && memcmp(a->vsn.p, c->vsn, 6) == 0)
-            return;
+            return 0;
         cg_refute(c, a->inc);
-        return;
+        return 0;
     }
     apply_alive(c, n, a, is_new);
+    return 0;
 }
 
 /* ---- suspicion (Lifeguard) -------------------------------------------- */

@@ -255,7 +255,7 @@ static void bootstrap(struct sim *s)
         cn__gm_put_alive(&w, &al);
         CN_ASSERT(w.err == 0);
         cn__gcore_recv(s->cores[0], s->now, &a, b.data, b.len);
-        cn__gcore_advance(s->cores[0], &(struct cn__gready){ 0 });
+        drain(s, 0);
     }
     for (int i = 1; i < s->n; i++) {
         uint32_t id;
