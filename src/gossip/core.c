@@ -383,16 +383,18 @@ void cn__gcore_advance(struct cn__gcore *c, struct cn__gready *rd)
     CN_ASSERT(rd->n_events <= c->n_events);
     for (size_t i = 0; i < rd->n_pkts; i++)
         cn_free(c->pkts[i].data);
-    memmove(c->pkts, c->pkts + rd->n_pkts, (c->n_pkts - rd->n_pkts) * sizeof *c->pkts);
+    if (c->n_pkts > rd->n_pkts)
+        memmove(c->pkts, c->pkts + rd->n_pkts, (c->n_pkts - rd->n_pkts) * sizeof *c->pkts);
     c->n_pkts -= rd->n_pkts;
     for (size_t i = 0; i < rd->n_streams; i++)
         cn_free(c->streams[i].data);
-    memmove(c->streams, c->streams + rd->n_streams,
-            (c->n_streams - rd->n_streams) * sizeof *c->streams);
+    if (c->n_streams > rd->n_streams)
+        memmove(c->streams, c->streams + rd->n_streams,
+                (c->n_streams - rd->n_streams) * sizeof *c->streams);
     c->n_streams -= rd->n_streams;
     for (size_t i = 0; i < rd->n_events; i++)
         cn_free(c->events_blob[i]);
-    if (rd->n_events) {
+    if (rd->n_events && c->n_events > rd->n_events) {
         memmove(c->events_out, c->events_out + rd->n_events,
                 (c->n_events - rd->n_events) * sizeof *c->events_out);
         memmove(c->events_blob, c->events_blob + rd->n_events,

@@ -261,7 +261,8 @@ int main(int argc, char **argv)
     printf("ready name=%s port=%u\n", cfg.name, cn_gossip_port(n.g));
     uv_pipe_init(n.loop, &n.in, 0);
     n.in.data = &n;
-    if (uv_pipe_open(&n.in, 0) == 0)
+    /* Commands only from a pipe/socket: libuv cannot poll /dev/null. */
+    if (uv_guess_handle(0) == UV_NAMED_PIPE && uv_pipe_open(&n.in, 0) == 0)
         uv_read_start((uv_stream_t *)&n.in, in_alloc, in_read);
     uv_signal_init(n.loop, &n.sig_int);
     uv_signal_init(n.loop, &n.sig_term);
