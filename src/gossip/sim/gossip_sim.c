@@ -544,11 +544,11 @@ int main(int argc, char **argv)
         }
         i++;
         if (strcmp(a, "--nodes") == 0)
-            o.nodes = atoi(v);
+            o.nodes = (int)strtol(v, NULL, 10);
         else if (strcmp(a, "--seed") == 0)
             o.seed = strtoull(v, NULL, 10);
         else if (strcmp(a, "--seeds") == 0)
-            seeds = atoi(v);
+            seeds = (int)strtol(v, NULL, 10);
         else if (strcmp(a, "--loss") == 0)
             o.loss = strtod(v, NULL);
         else if (strcmp(a, "--fp-seconds") == 0)
