@@ -76,6 +76,46 @@
 /* ---- durations (Go syntax) ---- */
 #define CN_DURATION_BYTES_MAX 64
 
+/* ---- gossip (src/gossip, gossip-notes.md) ---- */
+/* memberlist's UDPBufferSize: a gossip packet we build never exceeds it. */
+#define CN_GOSSIP_UDP_SEND_BYTES_MAX 1400
+/* memberlist's receive buffer; a datagram can be no larger anyway. */
+#define CN_GOSSIP_UDP_RECV_BYTES_MAX 65536
+/* memberlist refuses an encrypted push/pull over 20 MiB (maxPushStateBytes). */
+#define CN_GOSSIP_STREAM_BYTES_MAX (20 << 20)
+/* A decompressed stream may not exceed twice the stream cap (LZW bombs). */
+#define CN_GOSSIP_INFLATE_BYTES_MAX (40 << 20)
+/* memberlist's MetaMaxSize; serf's encoded tags must fit it. */
+#define CN_GOSSIP_META_BYTES_MAX 512
+/* Node names: memberlist sets no cap; Consul node names are DNS labels
+ * (<= 63) plus ".dc" on the WAN. 255 keeps a name in one u8 length. */
+#define CN_GOSSIP_NAME_BYTES_MAX 255
+/* Members held (memberlist + serf). Consul's largest known LAN pools are
+ * ~10k; push/pull with more Nodes than this is refused. */
+#define CN_GOSSIP_MEMBERS_MAX 65536
+/* memberlist compound: count is a u8. */
+#define CN_GOSSIP_COMPOUND_PARTS_MAX 255
+/* Nesting of compress/compound/crc wrappers inside one packet. */
+#define CN_GOSSIP_WRAP_DEPTH_MAX 4
+/* serf: UserEventSizeLimit (agent, 512) and the 9 KiB hard cap. */
+#define CN_GOSSIP_USER_EVENT_BYTES_MAX 512
+#define CN_GOSSIP_USER_EVENT_HARD_BYTES_MAX (9 << 10)
+/* serf's EventBuffer: user-event dedup ring slots. */
+#define CN_GOSSIP_EVENT_BUFFER 512
+/* Broadcast queue: serf's MaxQueueDepth default (oldest dropped past it). */
+#define CN_GOSSIP_QUEUE_DEPTH_MAX 4096
+/* memberlist: max concurrent inbound push/pulls. */
+#define CN_GOSSIP_STREAMS_IN_MAX 128
+/* Outstanding ack handlers (probes + relayed indirect pings). */
+#define CN_GOSSIP_ACK_HANDLERS_MAX 1024
+/* serf recentIntents: intents for unknown nodes kept (RecentIntentTimeout). */
+#define CN_GOSSIP_RECENT_INTENTS_MAX 4096
+
+_Static_assert(CN_GOSSIP_USER_EVENT_BYTES_MAX <= CN_GOSSIP_UDP_SEND_BYTES_MAX,
+               "a user event must fit one gossip packet");
+_Static_assert(CN_GOSSIP_STREAM_BYTES_MAX < CN_GOSSIP_INFLATE_BYTES_MAX,
+               "inflate cap above the stream cap");
+
 _Static_assert(CN_KV_VALUE_BYTES_MAX < CN_HTTP_BODY_BYTES_MAX,
                "a maximal KV value must fit a request body");
 _Static_assert(CN_TXN_BODY_BYTES_MAX <= CN_HTTP_BODY_BYTES_MAX,
