@@ -42,11 +42,10 @@ int cn__str_read(struct cn_mp_reader *r, struct cn__s *out, uint32_t max);
 
 struct cn__node_row *cn__node_row_new(const struct cn__node_in *in);
 struct cn__svc_row *cn__svc_row_new(const struct cn__svc_in *in,
-                                    const struct cn__node_row *node);
+                                    const struct cn__s *node);
 struct cn__check_row *cn__check_row_new(const struct cn__check_in *in,
                                         const struct cn__check_ctx *x);
-struct cn__session *cn__session_row_new(const struct cn__sess_in *in,
-                                        const struct cn__node_row *node);
+struct cn__session *cn__session_row_new(const struct cn__sess_in *in);
 struct cn__svcname_row *cn__svcname_row_new(const struct cn__s *name);
 struct cn__lock_row *cn__lock_row_new(const struct cn__session *s,
                                       const uint8_t *kv_key, size_t kv_key_len);

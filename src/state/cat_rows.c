@@ -179,10 +179,12 @@ struct cn__node_row *cn__node_row_new(const struct cn__node_in *in)
     BUILD(struct cn__node_row, node_fill, in);
 }
 
+/* Rows keep the node name as the request spelled it (Consul stores
+ * req.Node); lookups fold case anyway. */
 static void svc_fill(struct bld *b, struct cn__svc_row *r,
-                     const struct cn__svc_in *in, const struct cn__node_row *node)
+                     const struct cn__svc_in *in, const struct cn__s *node)
 {
-    struct cn__s node_name = {node->v.name, (uint32_t)strlen(node->v.name)};
+    struct cn__s node_name = *node;
     struct cn__s id = in->id.n ? in->id : in->name; /* ID defaults to Name. */
     struct cn__s parts[3] = {in->name, node_name, id};
     r->v.node = str(b, node_name.p, node_name.n);
@@ -213,7 +215,7 @@ static void svc_fill(struct bld *b, struct cn__svc_row *r,
 }
 
 struct cn__svc_row *cn__svc_row_new(const struct cn__svc_in *in,
-                                    const struct cn__node_row *node)
+                                    const struct cn__s *node)
 {
     BUILD(struct cn__svc_row, svc_fill, in, node);
 }
@@ -221,7 +223,7 @@ struct cn__svc_row *cn__svc_row_new(const struct cn__svc_in *in,
 static void check_fill(struct bld *b, struct cn__check_row *r,
                        const struct cn__check_in *in, const struct cn__check_ctx *x)
 {
-    struct cn__s node_name = {x->node->v.name, (uint32_t)strlen(x->node->v.name)};
+    struct cn__s node_name = in->node;
     struct cn__s id = in->id.n ? in->id : in->name; /* CheckID defaults to Name. */
     struct cn__s svc_name = {"", 0};
     uint8_t *st;
@@ -278,9 +280,9 @@ struct cn__check_row *cn__check_row_new(const struct cn__check_in *in,
 }
 
 static void sess_fill(struct bld *b, struct cn__session *r,
-                      const struct cn__sess_in *in, const struct cn__node_row *node)
+                      const struct cn__sess_in *in)
 {
-    struct cn__s node_name = {node->v.name, (uint32_t)strlen(node->v.name)};
+    struct cn__s node_name = in->node;
     uint8_t *k;
     r->v.id = str(b, in->id.p, in->id.n);
     r->v.name = str(b, in->name.p, in->name.n);
@@ -303,10 +305,16 @@ static void sess_fill(struct bld *b, struct cn__session *r,
     r->node_lc_len = node_name.n;
 }
 
-struct cn__session *cn__session_row_new(const struct cn__sess_in *in,
-                                        const struct cn__node_row *node)
+static void sess_fill_(struct bld *b, struct cn__session *r,
+                       const struct cn__sess_in *in, int unused)
 {
-    BUILD(struct cn__session, sess_fill, in, node);
+    (void)unused;
+    sess_fill(b, r, in);
+}
+
+struct cn__session *cn__session_row_new(const struct cn__sess_in *in)
+{
+    BUILD(struct cn__session, sess_fill_, in, 0);
 }
 
 static void svcname_fill(struct bld *b, struct cn__svcname_row *r,

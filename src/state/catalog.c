@@ -18,7 +18,6 @@
  * every change that a health query of that name could see.
  */
 #include <errno.h>
-#include <stdio.h>
 
 #include "cat_int.h"
 
@@ -298,7 +297,7 @@ int cn__cat_ensure_service(struct cn__cat_ctx *x, const struct cn__s *node,
         *res = cur;
         return 0;
     }
-    row = cn__svc_row_new(in, n);
+    row = cn__svc_row_new(in, node);
     if (!row)
         return -ENOMEM;
     row->v.create_index = cur ? cur->v.create_index : x->index;

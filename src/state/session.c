@@ -69,7 +69,7 @@ int cn__session_create(struct cn__cat_ctx *x, const struct cn__sess_in *in)
     if ((rc = check_list(x, node, &in->node_checks)) != 0 ||
         (rc = check_list(x, node, &in->service_checks)) != 0)
         return rc;
-    row = cn__session_row_new(in, node);
+    row = cn__session_row_new(in);
     if (!row)
         return -ENOMEM;
     row->v.create_index = x->index;

@@ -47,7 +47,7 @@ static void test_create_rules(void **state)
     assert_int_equal(t_session(st, S1, "n1", CN_SESSION_RELEASE, 0, NULL), -1);
     assert_string_equal(t_err, "Session ID already exists");
     assert_int_equal(cn_state_session_get(st, S1, &s), 0);
-    assert_string_equal(s.node, "n1");
+    assert_string_equal(s.node, "N1");   /* As the request spelled it. */
     assert_int_equal(s.lock_delay_ns, 15000000000ull);
     assert_int_equal(s.n_node_checks, 1);
     assert_int_equal(s.create_index, 4);
@@ -283,15 +283,73 @@ static void test_snapshot_with_catalog(void **state)
     cn_state_free(c);
 }
 
+/* Applies cmd at every allocation failure point until it goes through;
+ * each failure must leave the store exactly as it was. Returns how many
+ * failures were injected. */
+static long inject(struct cn_state *st, const struct cn_buf *cmd)
+{
+    struct cn_buf before, reply;
+    long fails = 0;
+    int rc = -ENOMEM;
+    t_snap(st, &before);
+    for (long n = 0; rc == -ENOMEM; n++) {
+        uint64_t index = cn_state_last_index(st) + 1;
+        cn_buf_init(&reply, 1 << 16);
+        cn_alloc_fail_after(n);
+        rc = cn_state_apply(st, index, cmd->data, cmd->len, &reply);
+        cn_alloc_fail_after(-1);
+        cn_buf_close(&reply);
+        if (rc == -ENOMEM) {
+            fails++;
+            assert_true(t_same_snap(st, &before));
+        }
+        assert_true(n < 100000);
+    }
+    /* A reply that could not grow: applied anyway (followers agree). */
+    assert_true(rc == 0 || rc == CN_ETOOBIG);
+    cn__state_verify(st);
+    cn_buf_close(&before);
+    return fails;
+}
+
+static void test_alloc_failure_register(void **state)
+{
+    struct cn_state *st = t_new(0);
+    struct cn_buf cmd;
+    struct cn_register r;
+    const char *tags[2] = {"a", "b"};
+    struct cn_service s = {.name = "web", .tags = tags, .n_tags = 2};
+    struct cn_check chk[2] = {{.id = "serfHealth", .name = "s", .status = CN_HEALTH_PASSING},
+                              {.name = "http", .service_id = "web", .status = CN_HEALTH_PASSING}};
+    (void)state;
+    memset(&r, 0, sizeof r);
+    r.node.name = "n1";
+    r.node.address = "10.0.0.1";
+    r.service = &s;
+    r.checks = chk;
+    r.n_checks = 2;
+    cn_buf_init(&cmd, 1 << 16);
+    assert_int_equal(cn_state_cmd_register(&cmd, &r, 100), 0);
+    assert_true(inject(st, &cmd) >= 5);      /* Fresh node, service, checks. */
+    assert_int_equal(t_session(st, S1, "n1", CN_SESSION_DELETE, 1000000000, "http"), 1);
+    assert_int_equal(lock(st, "k", "v", S1, CN_KV_LOCK), 1);
+    chk[1].status = CN_HEALTH_CRITICAL;      /* Invalidates S1: k deleted. */
+    cmd.len = 0;
+    assert_int_equal(cn_state_cmd_register(&cmd, &r, 200), 0);
+    assert_true(inject(st, &cmd) >= 3);
+    assert_null(t_get(st, "k"));
+    assert_int_equal(cn_state_kv_lock_delay(st, (const uint8_t *)"k", 1), 1200);
+    cn_buf_close(&cmd);
+    cn_state_free(st);
+}
+
 /* Every failure point of a command that invalidates sessions holding
  * locks must leave the store as it was. */
 static void test_alloc_failure_with_locks(void **state)
 {
     struct cn_state *st = t_new(0);
-    struct cn_buf before, cmd, reply;
+    struct cn_buf cmd;
     struct cn_deregister d = {"n1", NULL, NULL};
-    long fails = 0;
-    int rc = -ENOMEM;
     char key[16];
     (void)state;
     assert_int_equal(t_reg(st, "n1", "10.0.0.1", "web", NULL, NULL,
@@ -302,29 +360,12 @@ static void test_alloc_failure_with_locks(void **state)
         snprintf(key, sizeof key, "k%02d", i);
         assert_int_equal(lock(st, key, "v", i % 2 ? S1 : S2, CN_KV_LOCK), 1);
     }
-    t_snap(st, &before);
     cn_buf_init(&cmd, 1 << 16);
     assert_int_equal(cn_state_cmd_deregister(&cmd, &d, 5000), 0);
-    for (long n = 0; rc == -ENOMEM; n++) {
-        uint64_t index = cn_state_last_index(st) + 1;
-        cn_buf_init(&reply, 1 << 16);
-        cn_alloc_fail_after(n);
-        rc = cn_state_apply(st, index, cmd.data, cmd.len, &reply);
-        cn_alloc_fail_after(-1);
-        cn_buf_close(&reply);
-        if (rc == -ENOMEM) {
-            fails++;
-            assert_true(t_same_snap(st, &before));
-        }
-        assert_true(n < 100000);
-    }
-    assert_int_equal(rc, 0);
-    assert_true(fails > 10);
-    cn__state_verify(st);
+    assert_true(inject(st, &cmd) > 10);
     assert_int_equal(cn_state_kv_count(st), 10);  /* S2's keys deleted. */
     assert_null(entry(st, "k01").session);
     cn_buf_close(&cmd);
-    cn_buf_close(&before);
     cn_state_free(st);
 }
 
@@ -336,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_destroy_release_and_delete),
         cmocka_unit_test(test_invalidation_triggers),
         cmocka_unit_test(test_snapshot_with_catalog),
+        cmocka_unit_test(test_alloc_failure_register),
         cmocka_unit_test(test_alloc_failure_with_locks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

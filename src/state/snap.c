@@ -36,7 +36,6 @@
  * and value) or a catalog row (its limits are smaller). */
 #define SNAP_BUF_BYTES_MAX \
     (SNAP_CHUNK_BYTES + CN_KV_KEY_BYTES_MAX + CN_KV_VALUE_BYTES_MAX + 256)
-_Static_assert(CN_REGISTER_CHECKS_MAX >= 1, "checks");
 
 static const char *const sections[] = {"nodes", "services", "svcnames", "checks",
                                        "sessions", "kv", "delays"};
@@ -253,7 +252,7 @@ static int read_service(struct snap_in *in)
             return -ENOMEM;
         cn__link(t, CN__UNDO_SVCNAME, NULL, sn);
     }
-    if (!(row = cn__svc_row_new(&si, node)))
+    if (!(row = cn__svc_row_new(&si, &node_name)))
         return -ENOMEM;
     row->v.create_index = c;
     row->v.modify_index = m;
@@ -326,7 +325,7 @@ static int read_session(struct snap_in *in)
         !(node = cn__node_find(t, si.node.p, si.node.n)) ||
         cn__session_find(t, (const uint8_t *)si.id.p, si.id.n))
         return CN_ECORRUPT;
-    if (!(row = cn__session_row_new(&si, node)))
+    if (!(row = cn__session_row_new(&si)))
         return -ENOMEM;
     row->v.create_index = c;
     row->v.modify_index = m;

@@ -1,5 +1,5 @@
-/* state/state.h - the replicated state machine (KV now; catalog, health,
- * sessions and ACLs join it later).
+/* state/state.h - the replicated state machine: KV, catalog (nodes,
+ * services, checks), sessions and their locks (ACLs join it later).
  *
  * Pure: no clock, no I/O, no libuv. Every mutation arrives as an encoded
  * command through cn_state_apply(), in log order, with the Raft index that
@@ -40,8 +40,9 @@ enum cn_kv_verb {
     CN_KV_SET = 1,        /* Keeps a lock holder; LockIndex becomes 0 and an
                            * unchanged row keeps its ModifyIndex (kvs.go). */
     CN_KV_CAS,            /* Write if ModifyIndex == index (0: must not exist). */
-    CN_KV_LOCK,           /* Acquire with session (issue 5). */
-    CN_KV_UNLOCK,         /* Release with session (issue 5). */
+    CN_KV_LOCK,           /* Acquire with session (consul-compat 5.1). The
+                           * leader checks cn_state_kv_lock_delay first. */
+    CN_KV_UNLOCK,         /* Release with session (no lock delay). */
     CN_KV_GET,            /* Txn only: fails the txn if missing. */
     CN_KV_GET_OR_EMPTY,   /* Txn only: if missing, the result is the op's
                            * own entry (Key, Flags, ModifyIndex = index),
