@@ -189,8 +189,8 @@ const struct cn_logger *cn_log_process(void);
 #define CN_DEBUG_LOG(...) CN_LOG(CN_LOG_DEBUG, __VA_ARGS__)
 
 /* Coverage marks: tests assert a code path ran (TigerBeetle marks). */
-#ifdef CN_MARKS
 void cn__mark(const char *name);
+#ifdef CN_MARKS
 #define CN_MARK(name) cn__mark(name)
 #else
 #define CN_MARK(name) ((void)0)
