@@ -220,7 +220,9 @@ struct cn_node {
 };
 
 struct cn_service {
-    const char *node;             /* Views: the node's name. Input: ignored. */
+    const char *node;             /* Views: the node's name as the register
+                                   * spelled it (Consul keeps req.Node).
+                                   * Input: ignored. */
     const char *id;               /* Input: "" = the name. */
     const char *name;
     const char *kind;             /* "" = a typical service. */
