@@ -65,6 +65,18 @@
 #define CN_KV_KEY_BYTES_MAX (16 << 10)  /* Keys longer than this are refused. */
 #define CN_SESSION_ID_BYTES 36
 
+/* ---- catalog, health, sessions (src/state) ----
+ * Consul caps few of these; ours bound what one command can make a server
+ * hold, far above what real registrations carry. */
+#define CN_CATALOG_STR_BYTES_MAX 1024       /* A name, ID, address, tag, meta key/value. */
+#define CN_CATALOG_TEXT_BYTES_MAX (64 << 10) /* Check notes/output, opaque blobs. */
+#define CN_CATALOG_LIST_MAX 256             /* Tags, meta pairs, addresses, session checks. */
+#define CN_REGISTER_CHECKS_MAX 256          /* Checks in one catalog register. */
+/* Consul's session_ttl_min default and SessionTTLMax; MaxLockDelay. */
+#define CN_SESSION_TTL_MIN_NS (10ll * 1000000000)
+#define CN_SESSION_TTL_MAX_NS (24ll * 3600 * 1000000000)
+#define CN_SESSION_LOCK_DELAY_MAX_NS (60ll * 1000000000)
+
 /* ---- blocking queries (consul-compat.md section 3) ---- */
 #define CN_QUERY_WAIT_DEFAULT_MS (5 * 60 * 1000)
 #define CN_QUERY_WAIT_MAX_MS (10 * 60 * 1000)
