@@ -92,6 +92,10 @@ static inline const char *cn__check_id(const struct cn_check *c)
     return c->def->id ? c->def->id : c->def->name ? c->def->name : "?";
 }
 
+/* Formats errmsg (CN_ERRMSG_MAX) exactly as given (cn_errf_rc would
+ * append the code's text; these messages are Consul's) and returns rc. */
+int cn__check_err(char *errmsg, int rc, const char *fmt, ...) CN_PRINTF(3, 4);
+
 /* Called by ops. */
 void cn__check_op_begin(struct cn_check *c, struct cn_check_op *op,
                         void (*abort)(struct cn_check_op *));

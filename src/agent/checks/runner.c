@@ -30,6 +30,15 @@
 static void on_due(uv_timer_t *t);
 static void on_ttl_expired(uv_timer_t *t);
 
+int cn__check_err(char *errmsg, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, CN_ERRMSG_MAX, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* ---- runner ---- */
 
 int cn_check_runner_new(struct cn_check_runner **out,
@@ -334,19 +343,19 @@ static int pick_kind(struct cn_check_runner *r, const struct cn_check_def *def,
         return 0;
     case CN_CHECK_SCRIPT:
         if (local && !r->cfg.enable_script_checks && !r->cfg.enable_local_script_checks)
-            return cn_errf_rc(errmsg, CN_EDENIED, "Scripts are disabled on this agent; "
+            return cn__check_err(errmsg, CN_EDENIED, "Scripts are disabled on this agent; "
                               "to enable, configure 'enable_script_checks' or "
                               "'enable_local_script_checks' to true");
         if (!local && !r->cfg.enable_script_checks)
-            return cn_errf_rc(errmsg, CN_EDENIED, "Scripts are disabled on this agent "
+            return cn__check_err(errmsg, CN_EDENIED, "Scripts are disabled on this agent "
                               "from remote calls; to enable, configure "
                               "'enable_script_checks' to true");
         *kind = &cn__check_script;
         return 0;
     case CN_CHECK_TYPE_NONE:
-        return cn_errf_rc(errmsg, CN_EBADREQ, "Check type is not valid");
+        return cn__check_err(errmsg, CN_EBADREQ, "Check type is not valid");
     default:
-        return cn_errf_rc(errmsg, CN_EUNSUPPORTED, "%s checks are not supported",
+        return cn__check_err(errmsg, CN_EUNSUPPORTED, "%s checks are not supported",
                           cn_check_type_name(type));
     }
 }
@@ -407,7 +416,7 @@ int cn_check_start(struct cn_check_runner *r, const struct cn_check_def *def,
 
     CN_ASSERT(cb != NULL);
     if (r->closing)
-        return cn_errf_rc(errmsg, CN_ECLOSED, "checks: runner is closing");
+        return cn__check_err(errmsg, CN_ECLOSED, "checks: runner is closing");
     rc = cn_check_def_validate(def, errmsg);
     if (rc < 0)
         return rc;

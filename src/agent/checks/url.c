@@ -203,32 +203,32 @@ int cn__url_parse(const char *s, struct cn__url *u, const char *method, char *er
     memset(u, 0, sizeof *u);
     cn__url_op(method, op, sizeof op);
     if (has_ctl(s))
-        return cn_errf_rc(err, CN_EMALFORMED, "parse \"%.120s\": net/url: invalid "
+        return cn__check_err(err, CN_EMALFORMED, "parse \"%.120s\": net/url: invalid "
                           "control character in URL", s);
     if (s[0] == ':')
-        return cn_errf_rc(err, CN_EMALFORMED, "parse \"%.120s\": missing protocol scheme", s);
+        return cn__check_err(err, CN_EMALFORMED, "parse \"%.120s\": missing protocol scheme", s);
     sl = scheme_len(s);
     p.scheme = s;
     p.scheme_n = sl;
     if (!(sl == 4 && strncasecmp(s, "http", 4) == 0) &&
         !(sl == 5 && strncasecmp(s, "https", 5) == 0))
-        return cn_errf_rc(err, CN_EMALFORMED, "%s \"%.120s\": unsupported protocol "
+        return cn__check_err(err, CN_EMALFORMED, "%s \"%.120s\": unsupported protocol "
                           "scheme \"%.*s\"", op, s, (int)sl, s);
     if (strncmp(s + sl + 1, "//", 2) != 0)
-        return cn_errf_rc(err, CN_EMALFORMED, "%s \"%.120s\": http: no Host in request URL",
+        return cn__check_err(err, CN_EMALFORMED, "%s \"%.120s\": http: no Host in request URL",
                           op, s);
     rc = split_authority(s + sl + 1, &p, why, sizeof why);
     if (rc < 0)
-        return cn_errf_rc(err, rc, "parse \"%.120s\": %s", s, why);
+        return cn__check_err(err, rc, "parse \"%.120s\": %s", s, why);
     if (p.host_n == 0)
-        return cn_errf_rc(err, CN_EMALFORMED, "%s \"%.120s\": http: no Host in request URL",
+        return cn__check_err(err, CN_EMALFORMED, "%s \"%.120s\": http: no Host in request URL",
                           op, s);
     if (p.port > 65535)
-        return cn_errf_rc(err, CN_EMALFORMED, "%s \"%.120s\": dial tcp: address %d: "
+        return cn__check_err(err, CN_EMALFORMED, "%s \"%.120s\": dial tcp: address %d: "
                           "invalid port", op, s, p.port);
     rc = assemble(&p, u);
     if (rc < 0)
-        return cn_errf_rc(err, rc, "parse \"%.120s\": %s", s, cn_strerror(rc));
+        return cn__check_err(err, rc, "parse \"%.120s\": %s", s, cn_strerror(rc));
     return 0;
 }
 
@@ -348,29 +348,29 @@ int cn__split_host_port(const char *s, char *host, size_t host_size, int *port,
     long v = 0;
 
     if (!colon)
-        return cn_errf_rc(err, CN_EMALFORMED, "address %.100s: missing port in address", s);
+        return cn__check_err(err, CN_EMALFORMED, "address %.100s: missing port in address", s);
     hend = colon;
     if (s[0] == '[') {
         const char *rb = strchr(s, ']');
         if (!rb)
-            return cn_errf_rc(err, CN_EMALFORMED, "address %.100s: missing ']' in address", s);
+            return cn__check_err(err, CN_EMALFORMED, "address %.100s: missing ']' in address", s);
         if (rb + 1 != colon)
-            return cn_errf_rc(err, CN_EMALFORMED, "address %.100s: missing port in address", s);
+            return cn__check_err(err, CN_EMALFORMED, "address %.100s: missing port in address", s);
         h = s + 1;
         hend = rb;
     } else if (memchr(s, ':', (size_t)(colon - s))) {
-        return cn_errf_rc(err, CN_EMALFORMED, "address %.100s: too many colons in address", s);
+        return cn__check_err(err, CN_EMALFORMED, "address %.100s: too many colons in address", s);
     }
     if ((size_t)(hend - h) >= host_size)
-        return cn_errf_rc(err, CN_EMALFORMED, "address %.100s: host too long", s);
+        return cn__check_err(err, CN_EMALFORMED, "address %.100s: host too long", s);
     if (colon[1] == '\0')
-        return cn_errf_rc(err, CN_EMALFORMED, "address %.100s: invalid port", s);
+        return cn__check_err(err, CN_EMALFORMED, "address %.100s: invalid port", s);
     for (const char *q = colon + 1; *q; q++) {
         if (!is_digit(*q))
-            return cn_errf_rc(err, CN_EMALFORMED, "lookup tcp/%.60s: unknown port", colon + 1);
+            return cn__check_err(err, CN_EMALFORMED, "lookup tcp/%.60s: unknown port", colon + 1);
         v = v * 10 + (*q - '0');
         if (v > 65535)
-            return cn_errf_rc(err, CN_EMALFORMED, "address %.100s: invalid port", s);
+            return cn__check_err(err, CN_EMALFORMED, "address %.100s: invalid port", s);
     }
     memcpy(host, h, (size_t)(hend - h));
     host[hend - h] = '\0';
