@@ -663,7 +663,7 @@ static void test_script_timeout_kills_group(void **state)
     assert_memory_equal(t.out, "Timed out (300ms) running check\n\nbg=", 36);
     p = strstr(t.out, "bg=");
     assert_non_null(p);
-    bg = atoi(p + 3); /* Test-only parse of our own output. */
+    bg = (int)strtol(p + 3, NULL, 10);
     assert_true(bg > 0);
     if (!poll_until(pid_gone, &bg, WAIT_MS))
         fail_msg("background child %d survived the group kill", bg);
