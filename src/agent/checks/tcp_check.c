@@ -14,10 +14,14 @@
 
 struct tcp_prep {
     char *error;                 /* Set: every run is critical with this. */
-    char host[256];
     int port;
     bool literal;
-    struct sockaddr_storage ss;  /* When literal. */
+    union {                      /* When literal. */
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } addr;
+    char host[];                 /* Sized to the definition's address. */
 };
 
 struct tcp_op {
@@ -47,12 +51,14 @@ static void tcp_free_prep(void *prep)
 
 static int tcp_prepare(struct cn_check *c, char *errmsg)
 {
-    struct tcp_prep *p = cn_calloc(1, sizeof *p);
+    /* Room for the host part, or "127.0.0.1" for an empty one. */
+    size_t host_size = CN_MAX(strlen(c->def->tcp), sizeof "127.0.0.1") + 1;
+    struct tcp_prep *p = cn_calloc(1, sizeof *p + host_size);
     char err[CN_ERRMSG_MAX], msg[CN_ERRMSG_MAX + 16];
     if (!p)
         return -ENOMEM;
     c->prep = p;
-    if (cn__split_host_port(c->def->tcp, p->host, sizeof p->host, &p->port, err) < 0) {
+    if (cn__split_host_port(c->def->tcp, p->host, host_size, &p->port, err) < 0) {
         snprintf(msg, sizeof msg, "dial tcp: %s", err);
         p->error = cn_strndup(msg, strlen(msg));
         if (!p->error) {
@@ -63,9 +69,9 @@ static int tcp_prepare(struct cn_check *c, char *errmsg)
         return 0;
     }
     if (!p->host[0]) /* ":80": Go dials the local system. */
-        snprintf(p->host, sizeof p->host, "127.0.0.1");
-    p->literal = uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&p->ss) == 0 ||
-                 uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&p->ss) == 0;
+        snprintf(p->host, host_size, "127.0.0.1");
+    p->literal = uv_ip4_addr(p->host, p->port, &p->addr.v4) == 0 ||
+                 uv_ip6_addr(p->host, p->port, &p->addr.v6) == 0;
     return 0;
 }
 
@@ -232,7 +238,7 @@ static void tcp_run(struct cn_check *c)
     }
     uv_timer_start(&o->timer, on_timeout, c->timeout_ms, 0);
     if (p->literal) {
-        dial(o, (const struct sockaddr *)&p->ss);
+        dial(o, &p->addr.sa);
         return;
     }
     memset(&hints, 0, sizeof hints);
