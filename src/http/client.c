@@ -376,6 +376,15 @@ static int on_cbody(http_parser *p, const char *at, size_t len)
 static int on_cdone(http_parser *p)
 {
     struct cn_http_call *c = p->data;
+    if (p->status_code / 100 == 1 && p->status_code != 101) {
+        /* An interim response (100 Continue, 103 Early Hints): like Go's
+         * transport, skip it and parse the final one that follows. */
+        cn_buf_reset(&c->head);
+        c->piece = PIECE_NONE;
+        c->reason_len = 0;
+        c->head_done = false;
+        return 0;
+    }
     c->complete = true;
     return 0;
 }

@@ -422,7 +422,8 @@ static void test_http_redirects(void **state)
 static void test_http_errors(void **state)
 {
     struct cn_check_runner *r = runner_new(NULL);
-    struct rec refused = {0}, scheme = {0}, method = {0}, header = {0}, nohost = {0};
+    struct rec refused = {0}, scheme = {0}, method = {0}, header = {0}, nohost = {0},
+               interim = {0};
     char want[256];
     (void)state;
     START(r, &refused, "{\"HTTP\":\"http://127.0.0.1:%d/\",\"Interval\":\"10s\"}",
@@ -433,6 +434,12 @@ static void test_http_errors(void **state)
     START(r, &header, "{\"HTTP\":\"http://127.0.0.1:%d/\",\"Header\":{\"X\":[\"a\\nb\"]},"
           "\"Interval\":\"10s\"}", srv.http_port);
     START(r, &nohost, "{\"HTTP\":\"http:///x\",\"Interval\":\"10s\"}");
+    START(r, &interim, "{\"HTTP\":\"http://127.0.0.1:%d/interim\",\"Interval\":\"10s\"}",
+          srv.stream_port);
+    wait_updates(&interim, 1);
+    snprintf(want, sizeof want, "HTTP GET http://127.0.0.1:%d/interim: 200 OK Output: finally",
+             srv.stream_port);
+    expect(&interim, CN_CHECK_PASSING, want);
     wait_updates(&refused, 1);
     wait_updates(&scheme, 1);
     wait_updates(&method, 1);

@@ -144,6 +144,7 @@ struct stream_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     int closing;
+    int started;
     struct stream_conn *next, *prev;
 };
 
@@ -207,11 +208,28 @@ static void on_stream_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
     *b = uv_buf_init(buf, sizeof buf);
 }
 
+static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                              "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+                              "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nfinally";
+
+/* The first bytes of a request pick the answer: /interim gets interim
+ * responses before the final one, anything else an endless body. */
 static void on_stream_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
-    (void)b;
-    if (n < 0)
-        stream_close(s->data);
+    struct stream_conn *c = s->data;
+    if (n < 0) {
+        stream_close(c);
+        return;
+    }
+    if (n == 0 || c->started)
+        return;
+    c->started = 1;
+    if (n >= 13 && memcmp(b->base, "GET /interim ", 13) == 0) {
+        stream_send(c, interim, sizeof interim - 1);
+        return;
+    }
+    stream_send(c, stream_head, sizeof stream_head - 1);
+    uv_timer_start(&c->timer, on_stream_tick, 0, 5);
 }
 
 static void on_stream_conn(uv_stream_t *l, int status)
@@ -232,8 +250,6 @@ static void on_stream_conn(uv_stream_t *l, int status)
         return;
     }
     uv_read_start((uv_stream_t *)&c->tcp, on_stream_alloc, on_stream_read);
-    stream_send(c, stream_head, sizeof stream_head - 1);
-    uv_timer_start(&c->timer, on_stream_tick, 0, 5);
 }
 
 static int bound_port(int fd)

@@ -21,7 +21,8 @@
 
 struct tsrv {
     int http_port;
-    int stream_port;     /* 200 head, then body bytes forever. */
+    int stream_port;     /* 200 head, then body bytes forever; /interim:
+                            100 and 103 before a 200 "finally". */
     int tls_port;        /* 200 "secure ok" over TLS. */
     int closed_port;     /* Bound, not listening: connect is refused. */
     char cert_path[128]; /* PEM certificate of the TLS server. */
