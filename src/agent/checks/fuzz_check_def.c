@@ -38,7 +38,8 @@ static void fuzz_urls(const struct cn_check_def *d)
     char *next;
     int port;
     if (d->http && cn__url_parse(d->http, &u, d->method ? d->method : "GET", err) == 0) {
-        CN_ASSERT(u.port > 0 && u.port <= 65535 && u.target[0] == '/');
+        CN_ASSERT(u.port >= 0 && u.port <= 65535 && u.target[0] == '/');
+        CN_ASSERT(u.host[0] && !strchr(u.host, '/'));
         CN_ASSERT(strpbrk(u.target, " \r\n") == NULL);
         if (d->notes && cn__url_resolve(&u, d->notes, &next) == 0)
             cn_free(next);

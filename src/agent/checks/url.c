@@ -223,6 +223,10 @@ int cn__url_parse(const char *s, struct cn__url *u, const char *method, char *er
     if (p.host_n == 0)
         return cn__check_err(err, CN_EMALFORMED, "%s \"%.120s\": http: no Host in request URL",
                           op, s);
+    if (memchr(p.host, ':', p.host_n) && p.authority[0] != '[')
+        return cn__check_err(err, CN_EMALFORMED, "%s \"%.120s\": dial tcp: address %.*s: "
+                             "too many colons in address", op, s, (int)p.authority_n,
+                             p.authority);
     if (p.port > 65535)
         return cn__check_err(err, CN_EMALFORMED, "%s \"%.120s\": dial tcp: address %d: "
                           "invalid port", op, s, p.port);
