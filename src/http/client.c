@@ -80,9 +80,11 @@ struct cn_http_call {
     bool is_head;
     bool too_big;              /* A bound was hit inside a parser callback. */
     bool dial_failed;          /* Every address failed; report on the timer. */
-    /* TLS */
-    struct cn_http_tls *tls;   /* NULL: plain HTTP. */
-    struct cn_http_tls *own_tls;
+    /* TLS: the call holds its own SSL_CTX reference, so the caller may
+     * free the cn_http_tls any time. */
+    bool tls;
+    bool skip_verify;
+    SSL_CTX *ssl_ctx;
     SSL *ssl;
     BIO *net_in, *net_out;
     bool hs_done;
@@ -103,7 +105,7 @@ static void call_free(struct cn_http_call *c)
 {
     if (c->ssl)
         SSL_free(c->ssl); /* Frees both BIOs. */
-    cn_http_tls_free(c->own_tls);
+    SSL_CTX_free(c->ssl_ctx);  /* NULL-safe; drops our reference. */
     if (c->ai)
         uv_freeaddrinfo(c->ai);
     cn_free(c->host);
@@ -469,7 +471,7 @@ static void tls_fail(struct cn_http_call *c)
     unsigned long e = ERR_get_error();
     const char *why = e ? ERR_reason_error_string(e) : NULL;
     ERR_clear_error();
-    if (!c->tls->skip_verify && v != X509_V_OK)
+    if (!c->skip_verify && v != X509_V_OK)
         fail(c, -EPROTO, "tls: failed to verify certificate: x509: %s",
              X509_verify_cert_error_string(v));
     else
@@ -530,7 +532,7 @@ static bool is_ip_literal(const char *s)
 
 static int tls_start(struct cn_http_call *c)
 {
-    SSL *ssl = SSL_new(c->tls->ctx);
+    SSL *ssl = SSL_new(c->ssl_ctx);
     BIO *in, *out;
     const char *name = c->tls_name;
     bool ip = is_ip_literal(name);
@@ -552,7 +554,7 @@ static int tls_start(struct cn_http_call *c)
     c->net_out = out;
     if (!ip && *name && SSL_set_tlsext_host_name(ssl, name) != 1)
         return -EPROTO;
-    if (!c->tls->skip_verify) {
+    if (!c->skip_verify) {
         int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
                     : SSL_set1_host(ssl, name);
         if (ok != 1)
@@ -773,23 +775,31 @@ static int setup_tls(struct cn_http_call *c, const struct cn_http_client_req *r)
 {
     const char *name = r->tls_server_name && *r->tls_server_name ? r->tls_server_name
                                                                  : r->host;
+    struct cn_http_tls_config cfg = {.skip_verify = r->tls_skip_verify};
+    struct cn_http_tls *own = NULL;
+    const struct cn_http_tls *t = r->tls_ctx;
     char err[CN_ERRMSG_MAX];
     int rc;
     c->tls_name = cn_strndup(name, strlen(name));
     if (!c->tls_name)
         return -ENOMEM;
-    if (r->tls_ctx) {
-        c->tls = r->tls_ctx;
-        return 0;
+    if (!t) {
+        rc = cn_http_tls_new(&own, &cfg, err);
+        if (rc < 0) {
+            if (r->errmsg)
+                snprintf(r->errmsg, CN_ERRMSG_MAX, "%s", err);
+            return rc;
+        }
+        t = own;
     }
-    struct cn_http_tls_config cfg = {.skip_verify = r->tls_skip_verify};
-    rc = cn_http_tls_new(&c->own_tls, &cfg, err);
-    if (rc < 0) {
-        if (r->errmsg)
-            snprintf(r->errmsg, CN_ERRMSG_MAX, "%s", err);
-        return rc;
+    if (SSL_CTX_up_ref(t->ctx) != 1) {
+        cn_http_tls_free(own);
+        return -ENOMEM;
     }
-    c->tls = c->own_tls;
+    c->ssl_ctx = t->ctx;
+    c->skip_verify = t->skip_verify;
+    c->tls = true;
+    cn_http_tls_free(own);
     return 0;
 }
 

@@ -188,6 +188,8 @@ struct cn_check;
 /* Delay before the first run, in [0, interval_ms). */
 typedef uint64_t cn_check_stagger_fn(void *ctx, uint64_t interval_ms);
 
+/* output is NUL-terminated (output_len excludes the NUL; the text may
+ * hold other NULs from a body) and borrowed until cb returns. */
 typedef void cn_check_update_fn(void *ctx, struct cn_check *check,
                                 enum cn_check_status status,
                                 const char *output, size_t output_len);
@@ -249,9 +251,9 @@ void cn_check_stop(struct cn_check *c);
 int cn_check_ttl_update(struct cn_check *c, enum cn_check_status status,
                         const char *output, size_t output_len);
 
-/* Current status and output (borrowed until the next change). */
-enum cn_check_status cn_check_status(const struct cn_check *c,
-                                     const char **output, size_t *output_len);
+/* Current status. The output is only delivered through the callback: the
+ * agent stores it with the check's row, the runner keeps a digest. */
+enum cn_check_status cn_check_status(const struct cn_check *c);
 /* For DeregisterCriticalServiceAfter: when the check last became critical
  * (uv_now() clock, ms), or 0 if it is not critical. */
 uint64_t cn_check_critical_since_ms(const struct cn_check *c);

@@ -70,8 +70,13 @@ struct cn_check {
     uv_timer_t timer;                 /* Next run, or TTL expiry. */
     struct cn_check_op *op;           /* Run in flight, or NULL. */
     uint64_t due_ms;                  /* When the current/next run is due. */
-    char *output;                     /* Reported output (NUL-terminated). */
+    /* The reported output is the agent's to keep (it stores check rows
+     * anyway); the runner keeps a digest to notice changes, and the text
+     * itself only for TTL checks, whose expiry quotes it. 10,000 HTTP
+     * checks with 4 KiB bodies would otherwise hold 40 MB twice. */
+    uint64_t output_hash;
     size_t output_len;
+    char *ttl_output;                 /* TTL checks: last output (NUL-terminated). */
     enum cn_check_status status;      /* Reported status. */
     uint64_t critical_since_ms;
     int64_t successes, failures;      /* StatusHandler counters. */

@@ -423,6 +423,7 @@ static void report_response(struct http_op *o, const struct cn_http_response *re
                    resp->status);
         return;
     }
+    out.data[out.len] = '\0'; /* cn_buf always keeps room for it. */
     finish(o, s, (const char *)out.data, out.len);
     cn_buf_close(&out);
 }

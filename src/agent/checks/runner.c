@@ -138,26 +138,32 @@ static void report(struct cn_check *c, enum cn_check_status s, const char *out,
                    size_t len)
 {
     struct cn_check_runner *r = c->r;
-    char *copy;
-    if (s == c->status && len == c->output_len &&
-        (len == 0 || memcmp(c->output, out, len) == 0))
+    uint64_t h = cn_hash(out, len);
+    if (s == c->status && len == c->output_len && h == c->output_hash)
         return; /* Consul's UpdateCheck is idempotent; so are we. */
-    copy = cn_strndup(out, len);
-    if (copy) {
-        cn_free(c->output);
-        c->output = copy;
-        c->output_len = len;
-    } else {
-        cn_logf(r->log, CN_LOG_ERROR, "checks: %s: no memory for output", cn__check_id(c));
+    if (c->type == CN_CHECK_TTL) {
+        char *copy = cn_strndup(out, len);
+        if (!copy) {
+            cn_logf(r->log, CN_LOG_ERROR, "checks: %s: no memory for output",
+                    cn__check_id(c));
+            return; /* Nothing changes; the caller's next update retries. */
+        }
+        cn_free(c->ttl_output);
+        c->ttl_output = copy;
     }
+    c->output_hash = h;
+    c->output_len = len;
     if (s == CN_CHECK_CRITICAL && c->status != CN_CHECK_CRITICAL)
         c->critical_since_ms = CN_MAX(uv_now(r->loop), 1);
     else if (s != CN_CHECK_CRITICAL)
         c->critical_since_ms = 0;
     c->status = s;
     r->stats.updates++;
+    if (c->type == CN_CHECK_TTL)
+        out = c->ttl_output; /* The caller's text need not be terminated. */
+    CN_ASSERT(out[len] == '\0'); /* Kinds pass terminated text (checks.h). */
     c->in_cb = true;
-    c->cb(c->ctx, c, s, c->output ? c->output : "", c->output ? c->output_len : 0);
+    c->cb(c->ctx, c, s, out, len);
     c->in_cb = false; /* c is still allocated even if stopped (see top). */
 }
 
@@ -275,7 +281,7 @@ static void on_ttl_expired(uv_timer_t *t)
 
     c->r->stats.ttl_expiries++;
     cn_logf(c->r->log, CN_LOG_WARN, "checks: %s missed TTL, is now critical", cn__check_id(c));
-    if (c->output_len == 0) {
+    if (!c->ttl_output || c->output_len == 0) {
         report(c, CN_CHECK_CRITICAL, prefix, strlen(prefix));
         return;
     }
@@ -286,7 +292,7 @@ static void on_ttl_expired(uv_timer_t *t)
         return;
     }
     n = snprintf(msg, (size_t)n, "%s (last output before timeout follows): %.*s", prefix,
-                 (int)c->output_len, c->output);
+                 (int)c->output_len, c->ttl_output);
     report(c, CN_CHECK_CRITICAL, msg, (size_t)n);
     cn_free(msg);
 }
@@ -438,6 +444,7 @@ int cn_check_start(struct cn_check_runner *r, const struct cn_check_def *def,
     c->cb = cb;
     c->ctx = ctx;
     c->status = def->status ? def->status : CN_CHECK_CRITICAL;
+    c->output_hash = cn_hash("", 0); /* Output starts empty. */
     if (c->status == CN_CHECK_CRITICAL)
         c->critical_since_ms = CN_MAX(uv_now(r->loop), 1);
     setup_timing(c);
@@ -466,7 +473,7 @@ static void on_check_closed(uv_handle_t *h)
     if (c->kind && c->kind->free_prep)
         c->kind->free_prep(c->prep);
     cn_check_def_free(c->def);
-    cn_free(c->output);
+    cn_free(c->ttl_output);
     cn_free(c);
     CN_ASSERT(r->n_closing > 0);
     r->n_closing--;
@@ -498,13 +505,8 @@ void cn_check_stop(struct cn_check *c)
 
 /* ---- accessors ---- */
 
-enum cn_check_status cn_check_status(const struct cn_check *c, const char **output,
-                                     size_t *output_len)
+enum cn_check_status cn_check_status(const struct cn_check *c)
 {
-    if (output)
-        *output = c->output ? c->output : "";
-    if (output_len)
-        *output_len = c->output ? c->output_len : 0;
     return c->status;
 }
 

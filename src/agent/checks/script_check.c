@@ -173,6 +173,8 @@ static void report(struct script_op *o)
     }
     if (rc == 0 && (!o->timed_out || o->total > 0))
         rc = ring_text(o, &b);
+    if (rc == 0 && b.data)
+        b.data[b.len] = '\0'; /* cn_buf always keeps room for it. */
     if (rc < 0)
         cn__check_result(&o->op, CN_CHECK_CRITICAL, "out of memory", 13, flags);
     else
