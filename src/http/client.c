@@ -22,6 +22,7 @@
  * callbacks before the handle's close callback, so they may still look at
  * the call.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -935,10 +936,17 @@ int cn_http_client_do_sync(const struct cn_http_client_req *r,
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    if (rc < 0)
-        return cn_errf_rc(errmsg, rc, "%s %s://%s:%d%s: %s", r->method,
-                          r->tls ? "https" : "http", r->host, r->port, r->target,
-                          *copy.errmsg ? copy.errmsg : cn_strerror(rc));
+    if (rc < 0) {
+        /* Consul's CLI shows Go's url.Error: `Get "http://h:p/x": dial ...`. */
+        char op[16];
+        size_t i = 0;
+        for (; r->method[i] && i + 1 < sizeof op; i++)
+            op[i] = (char)(i ? tolower((unsigned char)r->method[i]) : r->method[i]);
+        op[i] = '\0';
+        cn_errf(errmsg, "%s \"%s://%s:%d%s\": %s", op, r->tls ? "https" : "http", r->host,
+                r->port, r->target, *copy.errmsg ? copy.errmsg : cn_strerror(rc));
+        return rc;
+    }
     *resp = s.resp;
     return 0;
 }
