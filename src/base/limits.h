@@ -128,6 +128,21 @@ _Static_assert(CN_GOSSIP_USER_EVENT_BYTES_MAX <= CN_GOSSIP_UDP_SEND_BYTES_MAX,
 _Static_assert(CN_GOSSIP_STREAM_BYTES_MAX < CN_GOSSIP_INFLATE_BYTES_MAX,
                "inflate cap above the stream cap");
 
+/* ---- health checks (src/agent/checks, consul-compat.md section 7) ---- */
+/* Consul lets check_output_max_size grow without bound; a check's output
+ * is held per check and shipped to the catalog, so an operator may raise
+ * the 4 KiB default only this far. */
+#define CN_CHECK_OUTPUT_BYTES_MAX (1 << 20)
+/* A check definition (strings, args, headers, body) packed in one block;
+ * the register endpoint's body is smaller than this anyway. */
+#define CN_CHECK_DEF_BYTES_MAX (256 << 10)
+#define CN_CHECK_ARGS_MAX 256          /* Script argv entries. */
+#define CN_CHECK_HEADERS_MAX 64        /* Header names, and values per name. */
+/* Go's http.Client stops after 10 redirects ("stopped after 10 redirects"). */
+#define CN_CHECK_REDIRECTS_MAX 10
+
+_Static_assert(CN_CHECK_DEF_BYTES_MAX <= CN_HTTP_BODY_BYTES_MAX,
+               "a maximal check definition fits a request body");
 _Static_assert(CN_KV_VALUE_BYTES_MAX < CN_HTTP_BODY_BYTES_MAX,
                "a maximal KV value must fit a request body");
 _Static_assert(CN_TXN_BODY_BYTES_MAX <= CN_HTTP_BODY_BYTES_MAX,
