@@ -741,7 +741,7 @@ static void test_thresholds(void **state)
     uint64_t base;
     (void)state;
     atomic_store(&srv.toggle_status, 200);
-    START(r, &t, "{\"HTTP\":\"http://127.0.0.1:%d/toggle\",\"Interval\":\"30ms\","
+    START(r, &t, "{\"HTTP\":\"http://127.0.0.1:%d/toggle\",\"Interval\":\"250ms\","
           "\"SuccessBeforePassing\":2,\"FailuresBeforeWarning\":1,"
           "\"FailuresBeforeCritical\":3}", srv.http_port);
     /* Counters start at their thresholds: the first result shows at once. */
