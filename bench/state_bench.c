@@ -141,6 +141,65 @@ static void bench_watchers(struct cn_state *st, const uint8_t *value,
     free(ws);
 }
 
+static int count_entry(void *ctx, const struct cn_node *node,
+                       const struct cn_service *svc,
+                       const struct cn_check *const *checks, size_t n_checks)
+{
+    (void)node;
+    (void)svc;
+    *(size_t *)ctx += n_checks;
+    return 0;
+}
+
+/* A catalog of n nodes, each with one "web" instance, a service check and
+ * serfHealth: register throughput, heap per node, health query cost. */
+static void bench_catalog(unsigned n)
+{
+    struct cn_state_config cfg = {0};
+    struct cn_state *st;
+    struct cn_buf cmd;
+    char name[32], addr[32];
+    const char *tags[2] = {"v1", "primary"};
+    uint64_t t0, t1;
+    size_t heap0 = heap_bytes(), heap1, checks = 0;
+    must(cn_state_new(&st, &cfg), "new");
+    cn_buf_init(&cmd, 1 << 20);
+    t0 = cn_time_mono_ns();
+    for (unsigned i = 0; i < n; i++) {
+        struct cn_service svc = {.name = "web", .tags = tags, .n_tags = 2,
+                                 .port = 8080};
+        struct cn_check chk[2] = {
+            {.id = "serfHealth", .name = "Serf Health Status",
+             .status = CN_HEALTH_PASSING, .output = "Agent alive and reachable"},
+            {.id = "service:web", .name = "Service 'web' check",
+             .service_id = "web", .status = CN_HEALTH_PASSING, .type = "http",
+             .interval = "10s", .output = "HTTP GET http://127.0.0.1:8080/: 200 OK"}};
+        struct cn_register r = {.service = &svc, .checks = chk, .n_checks = 2};
+        snprintf(name, sizeof name, "node-%05u", i);
+        snprintf(addr, sizeof addr, "10.0.%u.%u", i / 250, i % 250);
+        r.node.name = name;
+        r.node.address = addr;
+        cmd.len = 0;
+        must(cn_state_cmd_register(&cmd, &r, 1), "encode register");
+        must(cn_state_apply(st, cn_state_last_index(st) + 1, cmd.data, cmd.len,
+                            NULL), "register");
+    }
+    t1 = cn_time_mono_ns();
+    heap1 = heap_bytes();
+    printf("catalog: %u registers (node + service + 2 checks): %.0f /s, "
+           "heap %.0f B per node\n", n, n / ((double)(t1 - t0) / 1e9),
+           (double)(heap1 - heap0) / n);
+    t0 = cn_time_mono_ns();
+    for (int i = 0; i < 20; i++)
+        must(cn_state_health_service(st, "web", NULL, 0, true, count_entry,
+                                     &checks), "health");
+    t1 = cn_time_mono_ns();
+    printf("health/service/web over %u instances: %.2f ms/query (%zu checks)\n",
+           n, (double)(t1 - t0) / 20 / 1e6, checks / 20);
+    cn_buf_close(&cmd);
+    cn_state_free(st);
+}
+
 int main(int argc, char **argv)
 {
     unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 100000;
@@ -172,6 +231,7 @@ int main(int argc, char **argv)
     bench_reads(st, n);
     bench_watchers(st, value, value_len);
     cn_state_free(st);
+    bench_catalog(5000);
     free(value);
     return 0;
 }

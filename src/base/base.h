@@ -234,6 +234,8 @@ bool cn_uuid_valid(const char *s, size_t len);
 /* Checksums, encodings, number and duration parsing.                   */
 
 uint32_t cn_crc32c(uint32_t crc, const void *data, size_t n);
+/* CRC-32 IEEE (zlib, Go crc32.ChecksumIEEE); same chaining as above. */
+uint32_t cn_crc32_ieee(uint32_t crc, const void *data, size_t n);
 
 /* Padded standard base64 (RFC 4648 section 4). */
 size_t cn_base64_encoded_len(size_t n);

@@ -164,6 +164,9 @@ static void test_crc32c(void **state)
     /* Incremental equals one-shot. */
     uint32_t c = cn_crc32c(0, "1234", 4);
     assert_int_equal(cn_crc32c(c, "56789", 5), 0xE3069283u);
+    assert_int_equal(cn_crc32_ieee(0, "123456789", 9), 0xCBF43926u);
+    c = cn_crc32_ieee(0, "1234", 4);
+    assert_int_equal(cn_crc32_ieee(c, "56789", 5), 0xCBF43926u);
 }
 
 static void test_prng_uuid(void **state)

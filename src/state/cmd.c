@@ -3,16 +3,17 @@
  * Wire form (MessagePack after one type byte; these bytes go into the Raft
  * log, so the form is fixed: new fields mean a new command type):
  *   CN_CMD_KV             op
- *   CN_CMD_TXN            [op, ...]            (at most CN_TXN_OPS_MAX)
+ *   CN_CMD_TXN            [now_ms, [op, ...]]  (at most CN_TXN_OPS_MAX)
  *   CN_CMD_TOMBSTONE_REAP uint
  *   op = [verb uint, key bin, value bin, flags uint, index uint,
  *         session str | nil]
+ *        or a 4-element catalog op (cat_cmd.c)
  * The decoder is strict (exact array sizes, no trailing bytes, every limit
  * re-checked) because a command may come from a peer's log.
  */
 #include <errno.h>
 
-#include "state_int.h"
+#include "cat_int.h"
 
 bool cn__verb_txn_only(unsigned verb)
 {
@@ -107,10 +108,52 @@ int cn_state_cmd_txn(struct cn_buf *out, const struct cn_kv_op *ops,
     }
     cn_mp_writer_init(&w, out);
     cn_mp_put_raw(&w, &type, 1);
+    cn_mp_put_array(&w, 2);
+    cn_mp_put_uint(&w, 0);
     cn_mp_put_array(&w, (uint32_t)n_ops);
     for (size_t i = 0; i < n_ops; i++)
         put_op(&w, &ops[i]);
     return finish(out, start, &w);
+}
+
+int cn_state_cmd_txn_ops(struct cn_buf *out, const struct cn_txn_op *ops,
+                         size_t n_ops, uint64_t now_ms)
+{
+    struct cn_mp_writer w;
+    size_t start = out->len;
+    uint8_t type = CN_CMD_TXN;
+    int rc = 0;
+    if (n_ops > CN_TXN_OPS_MAX)
+        return CN_EMALFORMED;
+    for (size_t i = 0; i < n_ops; i++)
+        if (ops[i].kind == CN_TXN_KV && (rc = op_check(&ops[i].kv, true)) < 0)
+            return rc;
+    cn_mp_writer_init(&w, out);
+    cn_mp_put_raw(&w, &type, 1);
+    cn_mp_put_array(&w, 2);
+    cn_mp_put_uint(&w, now_ms);
+    cn_mp_put_array(&w, (uint32_t)n_ops);
+    for (size_t i = 0; i < n_ops && rc == 0; i++) {
+        if (ops[i].kind == CN_TXN_KV)
+            put_op(&w, &ops[i].kv);
+        else
+            rc = cn__cat_op_put(&w, &ops[i]);
+    }
+    if (rc < 0) {
+        out->len = start;
+        return rc;
+    }
+    return finish(out, start, &w);
+}
+
+bool cn_state_txn_ops_read_only(const struct cn_txn_op *ops, size_t n_ops)
+{
+    for (size_t i = 0; i < n_ops; i++) {
+        if (ops[i].kind == CN_TXN_KV ? !cn__verb_read_only((unsigned)ops[i].kv.verb)
+                                     : ops[i].verb != CN_CAT_GET)
+            return false;
+    }
+    return true;
 }
 
 int cn_state_cmd_tombstone_reap(struct cn_buf *out, uint64_t up_to_index)
@@ -173,6 +216,7 @@ int cn__cmd_decode(const uint8_t *cmd, size_t cmd_len, struct cn__cmd *out)
         return CN_EMALFORMED;
     out->type = cmd[0];
     out->n_ops = 0;
+    out->now_ms = 0;
     cn_mp_reader_init(&r, cmd + 1, cmd_len - 1);
     switch (cmd[0]) {
     case CN_CMD_KV:
@@ -181,10 +225,18 @@ int cn__cmd_decode(const uint8_t *cmd, size_t cmd_len, struct cn__cmd *out)
         break;
     case CN_CMD_TXN: {
         uint32_t n;
-        if (cn_mp_read_array(&r, &n) < 0 || n > CN_TXN_OPS_MAX)
+        if (cn_mp_read_array(&r, &n) < 0 || n != 2 ||
+            cn_mp_read_uint(&r, &out->now_ms) < 0 ||
+            cn_mp_read_array(&r, &n) < 0 || n > CN_TXN_OPS_MAX)
             return CN_EMALFORMED;
-        for (uint32_t i = 0; i < n && rc == 0; i++)
-            rc = read_op(&r, &out->ops[i], true);
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            struct cn_mp_reader peek = r;
+            uint32_t m;
+            if (cn_mp_read_array(&peek, &m) == 0 && m == 4)
+                rc = cn__cat_op_read(&r, &out->ops[i]);
+            else
+                rc = read_op(&r, &out->ops[i], true);
+        }
         out->n_ops = n;
         break;
     }
@@ -192,7 +244,8 @@ int cn__cmd_decode(const uint8_t *cmd, size_t cmd_len, struct cn__cmd *out)
         rc = cn_mp_read_uint(&r, &out->reap_index);
         break;
     default:
-        return CN_EMALFORMED;
+        rc = cn__cat_cmd_decode(&r, cmd[0], out);
+        break;
     }
     if (rc < 0 || cn_mp_left(&r) != 0)
         return CN_EMALFORMED;

@@ -3,8 +3,9 @@
  * Every frame is applied at the next index with a reply; the store must
  * never crash, must keep every invariant (cn__state_verify), must stay
  * identical to a twin store that applies without replies, and must
- * survive a snapshot/restore round trip byte for byte. A few watches stay
- * armed (re-arming themselves) to exercise the firing paths. */
+ * survive a snapshot/restore round trip byte for byte. A few watches (KV,
+ * table, service and node) stay armed, re-arming themselves, to exercise
+ * the firing paths. */
 
 #include "state_int.h"
 
@@ -25,8 +26,12 @@ static void on_fire(struct cn_watch *w)
         (void)cn_state_watch_kv(f->st, w, CN_WATCH_KV_PREFIX, NULL, 0);
     else if (f->kind == 1)
         (void)cn_state_watch_kv(f->st, w, CN_WATCH_KV_KEY, (const uint8_t *)"a", 1);
-    else
+    else if (f->kind == 2)
         (void)cn_state_watch_table(f->st, w, CN_TABLE_KV);
+    else if (f->kind == 3)
+        (void)cn_state_watch_name(f->st, w, CN_WATCH_SERVICE, "web", 3);
+    else
+        (void)cn_state_watch_name(f->st, w, CN_WATCH_NODE, "n1", 2);
 }
 
 static int write_buf(void *ctx, const void *p, size_t n)
@@ -44,14 +49,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct cn_state_config cfg = {.bytes_max = 1 << 20};
     struct cn_state *st, *twin, *copy;
-    struct fw fw[3];
+    struct fw fw[5];
     struct cn_buf reply, s1, s2, s3;
     uint64_t index = 0;
 
     CN_ASSERT(cn_state_new(&st, &cfg) == 0);
     CN_ASSERT(cn_state_new(&twin, &cfg) == 0);
     CN_ASSERT(cn_state_new(&copy, &cfg) == 0);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
         memset(&fw[i], 0, sizeof fw[i]);
         fw[i].w.fn = on_fire;
         fw[i].w.ctx = &fw[i];

@@ -129,15 +129,35 @@ static void seal(struct cn_buf *b)
     assert_int_equal(cn_buf_append(b, t, 4), 0);
 }
 
+static void section(struct cn_mp_writer *w, const char *name, uint64_t n)
+{
+    cn_mp_put_array(w, 2);
+    cn_mp_put_cstr(w, name);
+    cn_mp_put_uint(w, n);
+}
+
+/* A v2 stream with empty catalog sections, up to the KV rows. */
 static void header(struct cn_mp_writer *w, uint64_t version, uint64_t last,
                    uint64_t kv_index, uint64_t n)
 {
-    cn_mp_put_array(w, 5);
+    static const char *empty[] = {"nodes", "services", "svcnames", "checks",
+                                  "sessions"};
+    cn_mp_put_array(w, 9);
     cn_mp_put_cstr(w, "cairn-state");
     cn_mp_put_uint(w, version);
     cn_mp_put_uint(w, last);
     cn_mp_put_uint(w, kv_index);
-    cn_mp_put_uint(w, n);
+    for (int i = 0; i < 5; i++)
+        cn_mp_put_uint(w, 0);
+    for (int i = 0; i < 5; i++)
+        section(w, empty[i], 0);
+    section(w, "kv", n);
+}
+
+static void seal_kv(struct cn_buf *b, struct cn_mp_writer *w)
+{
+    section(w, "delays", 0);
+    seal(b);
 }
 
 static void row(struct cn_mp_writer *w, const char *key, const char *value,
@@ -165,10 +185,10 @@ static void test_bad_content(void **state)
     cn_buf_init(&b, 1 << 16);
     /* Good baseline. */
     cn_mp_writer_init(&w, &b);
-    header(&w, 1, 9, 5, 2);
+    header(&w, 2, 9, 5, 2);
     row(&w, "a", "1", 1, 2);
     row(&w, "b", NULL, 0, 5);
-    seal(&b);
+    seal_kv(&b, &w);
     assert_int_equal(cn_state_restore(st, b.data, b.len), 0);
     assert_int_equal(cn_state_kv_count(st), 1);
     assert_int_equal(cn_state_kv_prefix_index(st, (const uint8_t *)"b", 1), 5);
@@ -177,14 +197,14 @@ static void test_bad_content(void **state)
         uint64_t version, last, kv_index, c1, m1;
         int want;
     } cases[] = {
-        {"b", "1", "a", 1, 9, 5, 1, 2, CN_ECORRUPT},  /* Out of order. */
-        {"a", "1", "a", 1, 9, 5, 1, 2, CN_ECORRUPT},  /* Duplicate. */
-        {"a", "1", "b", 1, 9, 5, 1, 7, CN_ECORRUPT},  /* modify > kv index. */
-        {"a", "1", "b", 1, 4, 5, 1, 2, CN_ECORRUPT},  /* kv index > last. */
-        {"a", "1", "b", 1, 9, 5, 3, 2, CN_ECORRUPT},  /* create > modify. */
-        {"a", "1", "b", 1, 9, 5, 0, 2, CN_ECORRUPT},  /* create 0. */
-        {"", "1", "b", 1, 9, 5, 1, 2, CN_ECORRUPT},   /* Empty key. */
-        {"a", "1", "b", 2, 9, 5, 1, 2, CN_EUNSUPPORTED},
+        {"b", "1", "a", 2, 9, 5, 1, 2, CN_ECORRUPT},  /* Out of order. */
+        {"a", "1", "a", 2, 9, 5, 1, 2, CN_ECORRUPT},  /* Duplicate. */
+        {"a", "1", "b", 2, 9, 5, 1, 7, CN_ECORRUPT},  /* modify > kv index. */
+        {"a", "1", "b", 2, 4, 5, 1, 2, CN_ECORRUPT},  /* kv index > last. */
+        {"a", "1", "b", 2, 9, 5, 3, 2, CN_ECORRUPT},  /* create > modify. */
+        {"a", "1", "b", 2, 9, 5, 0, 2, CN_ECORRUPT},  /* create 0. */
+        {"", "1", "b", 2, 9, 5, 1, 2, CN_ECORRUPT},   /* Empty key. */
+        {"a", "1", "b", 1, 9, 5, 1, 2, CN_EUNSUPPORTED},
     };
     for (size_t i = 0; i < CN_ARRAY_LEN(cases); i++) {
         b.len = 0;
@@ -192,20 +212,21 @@ static void test_bad_content(void **state)
         header(&w, cases[i].version, cases[i].last, cases[i].kv_index, 2);
         row(&w, cases[i].k1, cases[i].v1, cases[i].c1, cases[i].m1);
         row(&w, cases[i].k2, NULL, 0, 5);
-        seal(&b);
+        seal_kv(&b, &w);
         assert_int_equal(cn_state_restore(st, b.data, b.len), cases[i].want);
         assert_int_equal(cn_state_last_index(st), 9);
     }
     /* A row count larger than the rows present; trailing bytes. */
     b.len = 0;
     cn_mp_writer_init(&w, &b);
-    header(&w, 1, 9, 5, 3);
+    header(&w, 2, 9, 5, 3);
     row(&w, "a", "1", 1, 2);
-    seal(&b);
+    seal_kv(&b, &w);
     assert_int_equal(cn_state_restore(st, b.data, b.len), CN_ECORRUPT);
     b.len = 0;
     cn_mp_writer_init(&w, &b);
-    header(&w, 1, 9, 5, 0);
+    header(&w, 2, 9, 5, 0);
+    section(&w, "delays", 0);
     cn_mp_put_nil(&w);
     seal(&b);
     assert_int_equal(cn_state_restore(st, b.data, b.len), CN_ECORRUPT);

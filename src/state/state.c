@@ -14,7 +14,7 @@
  */
 #include <errno.h>
 
-#include "state_int.h"
+#include "cat_int.h"
 
 #define SCRATCH_BYTES_MAX (256u << 10) /* Error texts: 4x a quoted max key. */
 #define UNDO_KEEP_MAX 4096             /* Undo slots kept between commands. */
@@ -30,6 +30,7 @@ int cn_state_new(struct cn_state **out, const struct cn_state_config *cfg)
     st->log = cfg->log;
     st->bytes_max = cfg->bytes_max;
     cn_rb_init(&st->kv, cn__kv_key_fn);
+    cn__cat_init_trees(st);
     cn_buf_init(&st->scratch, SCRATCH_BYTES_MAX);
     cn__watch_init(&st->watches);
     *out = st;
@@ -43,6 +44,7 @@ void cn_state_free(struct cn_state *st)
     CN_ASSERT(!st->in_apply);
     cn__watch_close(&st->watches);
     cn__kv_free_all(st);
+    cn__cat_free_all(st);
     cn_free(st->undo);
     cn_buf_close(&st->scratch);
     cn_free(st);
@@ -55,8 +57,8 @@ uint64_t cn_state_last_index(const struct cn_state *st)
 
 /* ---- undo log ---- */
 
-int cn__state_swap_kv(struct cn_state *st, struct cn__kv_row *old_row,
-                      struct cn__kv_row *new_row)
+int cn__state_swap(struct cn_state *st, enum cn__undo_table table,
+                   void *old_row, void *new_row)
 {
     CN_ASSERT(old_row || new_row);
     CN_ASSERT(st->in_apply);
@@ -70,9 +72,21 @@ int cn__state_swap_kv(struct cn_state *st, struct cn__kv_row *old_row,
         st->undo = u;
         st->undo_cap = cap;
     }
-    st->undo[st->undo_len++] = (struct cn__undo){CN__UNDO_KV, old_row, new_row};
-    cn__kv_link(st, old_row, new_row);
+    st->undo[st->undo_len++] = (struct cn__undo){(uint8_t)table, old_row, new_row};
+    cn__link(st, table, old_row, new_row);
     return 0;
+}
+
+int cn__state_swap_kv(struct cn_state *st, struct cn__kv_row *old_row,
+                      struct cn__kv_row *new_row)
+{
+    /* The lock table follows the row's holder (session.c). */
+    int rc = cn__locks_update(st, old_row, new_row);
+    if (rc < 0) {
+        cn_free(new_row);
+        return rc;
+    }
+    return cn__state_swap(st, CN__UNDO_KV, old_row, new_row);
 }
 
 static void undo_trim(struct cn_state *st)
@@ -89,8 +103,7 @@ static void rollback(struct cn_state *st)
 {
     for (size_t i = st->undo_len; i-- > 0;) {
         struct cn__undo *u = &st->undo[i];
-        CN_ASSERT(u->table == CN__UNDO_KV);
-        cn__kv_link(st, u->new_row, u->old_row);
+        cn__link(st, u->table, u->new_row, u->old_row);
         cn_free(u->new_row);
     }
     undo_trim(st);
@@ -98,20 +111,35 @@ static void rollback(struct cn_state *st)
 
 /* wake: false for a tombstone reap, which (like Consul's) moves no index
  * and wakes nobody. */
+static void set_table(struct cn_state *st, unsigned table, uint64_t index)
+{
+    uint64_t *idx[] = {NULL, &st->kv_index, &st->nodes_index,
+                       &st->services_index, &st->checks_index,
+                       &st->sessions_index};
+    CN_ASSERT(table > 0 && table < CN_ARRAY_LEN(idx));
+    CN_ASSERT(index > *idx[table]);
+    *idx[table] = index;
+    cn__watch_touch_table(&st->watches, table);
+}
+
 static void commit(struct cn_state *st, uint64_t index, bool wake)
 {
+    unsigned tables = 0;
     if (st->undo_len == 0)
         return;
     for (size_t i = 0; wake && i < st->undo_len; i++) {
         const struct cn__undo *u = &st->undo[i];
-        const struct cn__kv_row *r = u->new_row ? u->new_row : u->old_row;
-        cn__watch_touch_kv(&st->watches, r->data, cn__kv_key_len(r));
+        if (u->table == CN__UNDO_KV) {
+            const struct cn__kv_row *r = u->new_row ? u->new_row : u->old_row;
+            cn__watch_touch_kv(&st->watches, r->data, cn__kv_key_len(r));
+            tables |= 1u << CN_TABLE_KV;
+        } else {
+            cn__cat_commit(st, u, index, &tables);
+        }
     }
-    if (wake) {
-        CN_ASSERT(index > st->kv_index);
-        st->kv_index = index;
-        cn__watch_touch_table(&st->watches, CN_TABLE_KV);
-    }
+    for (unsigned t = CN_TABLE_KV; t <= CN_TABLE_SESSIONS; t++)
+        if (tables & (1u << t))
+            set_table(st, t, index);
     for (size_t i = 0; i < st->undo_len; i++)
         cn_free(st->undo[i].old_row);
     undo_trim(st);
@@ -172,11 +200,85 @@ int cn_state_txn_read(struct cn_state *st, const uint8_t *cmd, size_t cmd_len,
     if (cn__cmd_decode(cmd, cmd_len, &c) < 0 || c.type != CN_CMD_TXN)
         return CN_EMALFORMED;
     for (uint32_t i = 0; i < c.n_ops; i++)
-        if (!cn__verb_read_only(c.ops[i].verb))
+        if (c.ops[i].kind == CN__OP_KV ? !cn__verb_read_only(c.ops[i].verb)
+                                       : c.ops[i].cverb != CN_CAT_GET)
             return CN_EMALFORMED;
     rc = cn__exec(st, 0, &c, reply, &failed);
     CN_ASSERT(st->undo_len == 0); /* Reads never swap rows. */
     return rc;
+}
+
+static void verify_services(const struct cn_state *st)
+{
+    size_t instances = 0;
+    for (struct cn_rb_node *n = cn_rb_first(&st->svcnames); n; n = cn_rb_next(n)) {
+        const struct cn__svcname_row *sn = CN__ROW(n, const struct cn__svcname_row, node);
+        CN_ASSERT(sn->count > 0); /* Names go with their last instance. */
+        CN_ASSERT(sn->index > 0 && sn->index <= st->last_index);
+        instances += sn->count;
+    }
+    CN_ASSERT(instances == st->svcs.count);
+    CN_ASSERT(st->svcs_by_name.count == st->svcs.count);
+    for (struct cn_rb_node *n = cn_rb_first(&st->svcs); n; n = cn_rb_next(n)) {
+        const struct cn__svc_row *r = CN__ROW(n, const struct cn__svc_row, by_key);
+        const struct cn__svcname_row *sn = cn__svcname_find(st, r->v.name, strlen(r->v.name));
+        CN_ASSERT(cn__node_find(st, r->v.node, strlen(r->v.node)) != NULL);
+        CN_ASSERT(sn != NULL);
+        CN_ASSERT(r->v.create_index > 0 && r->v.create_index <= r->v.modify_index);
+        CN_ASSERT(r->v.modify_index <= st->services_index);
+    }
+}
+
+static void verify_checks(const struct cn_state *st)
+{
+    size_t svc_checks = 0;
+    CN_ASSERT(st->checks_by_status.count == st->checks.count);
+    for (struct cn_rb_node *n = cn_rb_first(&st->checks); n; n = cn_rb_next(n)) {
+        const struct cn__check_row *r = CN__ROW(n, const struct cn__check_row, by_key);
+        const char *sid = r->v.service_id;
+        CN_ASSERT(cn__node_find(st, r->v.node, strlen(r->v.node)) != NULL);
+        CN_ASSERT(!sid[0] || cn__svc_find(st, r->v.node, strlen(r->v.node), sid,
+                                          strlen(sid)) != NULL);
+        CN_ASSERT(r->v.status >= CN_HEALTH_PASSING && r->v.status <= CN_HEALTH_CRITICAL);
+        CN_ASSERT(r->v.modify_index <= st->checks_index);
+        svc_checks += r->svc_lc_len > 0;
+    }
+    CN_ASSERT(svc_checks == st->checks_by_svc.count);
+}
+
+static void verify_catalog(const struct cn_state *st)
+{
+    size_t with_id = 0, locked = 0;
+    const uint64_t idx[] = {st->nodes_index, st->services_index, st->checks_index,
+                            st->sessions_index, st->svc_extinction_index};
+    for (size_t i = 0; i < CN_ARRAY_LEN(idx); i++)
+        CN_ASSERT(idx[i] <= st->last_index);
+    for (struct cn_rb_node *n = cn_rb_first(&st->nodes); n; n = cn_rb_next(n)) {
+        const struct cn__node_row *r = CN__ROW(n, const struct cn__node_row, by_name);
+        CN_ASSERT(r->v.create_index > 0 && r->v.create_index <= r->v.modify_index);
+        CN_ASSERT(r->v.modify_index <= st->nodes_index);
+        with_id += r->id_lc.len > 0;
+    }
+    CN_ASSERT(with_id == st->nodes_by_id.count);
+    verify_services(st);
+    verify_checks(st);
+    CN_ASSERT(st->sessions_by_node.count == st->sessions.count);
+    for (struct cn_rb_node *n = cn_rb_first(&st->sessions); n; n = cn_rb_next(n)) {
+        const struct cn__session *r = CN__ROW(n, const struct cn__session, by_id);
+        CN_ASSERT(cn__node_find(st, r->v.node, strlen(r->v.node)) != NULL);
+        CN_ASSERT(r->v.modify_index <= st->sessions_index);
+    }
+    for (struct cn_rb_node *n = cn_rb_first(&st->kv); n; n = cn_rb_next(n))
+        locked += CN__ROW(n, const struct cn__kv_row, node)->session != NULL;
+    CN_ASSERT(locked == st->locks.count);
+    for (struct cn_rb_node *n = cn_rb_first(&st->locks); n; n = cn_rb_next(n)) {
+        const struct cn__lock_row *l = CN__ROW(n, const struct cn__lock_row, node);
+        const struct cn__kv_row *kv = cn__kv_find_live(st, l->key.p + l->kv_key_off,
+                                                       l->key.len - l->kv_key_off);
+        CN_ASSERT(kv != NULL && kv->session == l->session);
+        CN_ASSERT(cn__session_find(st, (const uint8_t *)l->session->v.id,
+                                   strlen(l->session->v.id)) == l->session);
+    }
 }
 
 void cn__state_verify(const struct cn_state *st)
@@ -209,21 +311,6 @@ void cn__state_verify(const struct cn_state *st)
     CN_ASSERT(rows == st->kv.count);
     CN_ASSERT(live == st->kv_live);
     CN_ASSERT(bytes == st->kv_bytes);
+    verify_catalog(st);
 }
 
-/* ---- sessions: none yet, so every lock is refused honestly ---- */
-
-const struct cn__session *cn__session_find(const struct cn_state *st,
-                                           const uint8_t *id, size_t id_len)
-{
-    (void)st;
-    (void)id;
-    (void)id_len;
-    return NULL;
-}
-
-const char *cn__session_id(const struct cn__session *s)
-{
-    (void)s;
-    CN_UNREACHABLE(); /* No row can hold a session before sessions exist. */
-}

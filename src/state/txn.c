@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "state_int.h"
+#include "cat_int.h"
 
 /* ---- reply builder ---- */
 
@@ -96,7 +96,7 @@ static void out_result(struct out *o, const struct cn_kv_entry *e,
 /* Go's %q for a byte string: printable ASCII and valid multi-byte UTF-8
  * pass through; quotes, backslashes, control bytes and invalid UTF-8 are
  * escaped. (Go also escapes non-printable Unicode runes; we do not.) */
-static void quote(struct cn_buf *b, const uint8_t *s, size_t n)
+void cn__quote(struct cn_buf *b, const uint8_t *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     cn_buf_putc(b, '"');
@@ -137,7 +137,7 @@ static void text_key(struct cn_buf *b, const char *before,
                      const struct cn__op *op, const char *after)
 {
     cn_buf_puts(b, before);
-    quote(b, op->key, op->key_len);
+    cn__quote(b, op->key, op->key_len);
     cn_buf_puts(b, after);
 }
 
@@ -163,7 +163,7 @@ static void error_text(struct cn_state *st, const struct cn__op *op, int why,
         break;
     case CN__WHY_BAD_SESSION:
         cn_buf_puts(b, "invalid session ");
-        quote(b, op->session, op->session_len);
+        cn__quote(b, op->session, op->session_len);
         break;
     case CN__WHY_MISSING:
         text_key(b, op->verb == CN_KV_CHECK_INDEX ? "failed to check index, key "
@@ -183,9 +183,9 @@ static void error_text(struct cn_state *st, const struct cn__op *op, int why,
     case CN__WHY_SESSION: {
         const char *cur = live && live->session ? cn__session_id(live->session) : "";
         text_key(b, "failed session check for key ", op, ", current session ");
-        quote(b, (const uint8_t *)cur, strlen(cur));
+        cn__quote(b, (const uint8_t *)cur, strlen(cur));
         cn_buf_puts(b, " != ");
-        quote(b, op->session, op->session_len);
+        cn__quote(b, op->session, op->session_len);
         break;
     }
     default:
@@ -193,20 +193,181 @@ static void error_text(struct cn_state *st, const struct cn__op *op, int why,
     }
 }
 
+/* The text of any failure: KV ones from the op, catalog ones from x. */
+static void any_text(struct cn_state *st, const struct cn__op *op, int why,
+                     const struct cn__cat_ctx *x, struct cn_buf *b)
+{
+    if (why >= CN__CAT_NO_NODE)
+        cn__cat_error(&x->err, why, b);
+    else
+        error_text(st, op, why, b);
+}
+
 static void out_error(struct cn_state *st, struct out *o, uint32_t op_index,
-                      const struct cn__op *op, int why)
+                      const struct cn__op *op, int why,
+                      const struct cn__cat_ctx *x)
 {
     out_fail(o);
     if (!o->b)
         return;
     cn_buf_reset(&st->scratch);
-    error_text(st, op, why, &st->scratch);
+    any_text(st, op, why, x, &st->scratch);
     cn_mp_put_map(&o->w, 2);
     cn_mp_put_cstr(&o->w, "OpIndex");
     cn_mp_put_uint(&o->w, op_index);
     cn_mp_put_cstr(&o->w, "What");
     cn_mp_put_str(&o->w, st->scratch.data, st->scratch.len);
     o->count++;
+}
+
+/* A catalog result: {"Node": ...} / {"Service": ...} / {"Check": ...}. */
+static void out_cat(struct out *o, uint8_t kind, const void *row)
+{
+    if (!o->b || !o->txn || o->failed || !row)
+        return;
+    cn_mp_put_map(&o->w, 1);
+    switch (kind) {
+    case CN__OP_NODE:
+        cn_mp_put_cstr(&o->w, "Node");
+        cn_state_node_encode(&o->w, &((const struct cn__node_row *)row)->v);
+        break;
+    case CN__OP_SVC:
+        cn_mp_put_cstr(&o->w, "Service");
+        cn_state_node_service_encode(&o->w, &((const struct cn__svc_row *)row)->v);
+        break;
+    default:
+        cn_mp_put_cstr(&o->w, "Check");
+        cn_state_check_encode(&o->w, &((const struct cn__check_row *)row)->v);
+        break;
+    }
+    o->count++;
+}
+
+/* ---- running catalog ops (txn.go txnNode/txnService/txnCheck) ---- */
+
+static int cat_cas(struct cn__cat_ctx *x, uint64_t index, uint64_t cur_modify,
+                   bool exists)
+{
+    (void)x;
+    if (index == 0 ? exists : (!exists || cur_modify != index))
+        return CN__CAT_STALE;
+    return 0;
+}
+
+static int run_node_op(struct cn__cat_ctx *x, const struct cn__op *op,
+                       const void **res)
+{
+    struct cn__node_in in;
+    struct cn_mp_reader r = op->payload;
+    struct cn__node_row *cur;
+    int rc = cn__node_read(&r, &in);
+    CN_ASSERT(rc == 0);
+    x->err.detail = "node";
+    x->err.a = in.name;
+    cur = cn__node_find(x->st, in.name.p, in.name.n);
+    switch (op->cverb) {
+    case CN_CAT_GET:
+        if (in.id.n)
+            cur = cn__node_find_id(x->st, in.id.p, in.id.n);
+        *res = cur;
+        return cur ? 0 : CN__CAT_MISSING;
+    case CN_CAT_CAS:
+        if ((rc = cat_cas(x, op->index, cur ? cur->v.modify_index : 0, cur)) != 0)
+            return rc;
+        /* fallthrough */
+    case CN_CAT_SET:
+        return cn__cat_ensure_node(x, &in, (const struct cn__node_row **)res);
+    case CN_CAT_DELETE_CAS:
+        if (!cur || cur->v.modify_index != op->index)
+            return CN__CAT_STALE_DELETE;
+        /* fallthrough */
+    default:
+        return cur ? cn__cat_delete_node(x, cur) : 0;
+    }
+}
+
+static int run_svc_op(struct cn__cat_ctx *x, const struct cn__op *op,
+                      const void **res)
+{
+    struct cn__svc_in in;
+    struct cn__s node;
+    struct cn_mp_reader r = op->payload;
+    struct cn__svc_row *cur;
+    uint32_t n;
+    int rc = cn_mp_read_array(&r, &n);
+    cn__list_str(&r, &node);
+    rc |= cn__svc_read(&r, &in);
+    CN_ASSERT(rc == 0);
+    x->err.detail = "service";
+    x->err.a = in.id.n ? in.id : in.name;
+    x->err.b = node;
+    cur = cn__svc_find(x->st, node.p, node.n, x->err.a.p, x->err.a.n);
+    switch (op->cverb) {
+    case CN_CAT_GET:
+        *res = cur;
+        return cur ? 0 : CN__CAT_MISSING;
+    case CN_CAT_CAS:
+        if ((rc = cat_cas(x, op->index, cur ? cur->v.modify_index : 0, cur)) != 0)
+            return rc;
+        /* fallthrough */
+    case CN_CAT_SET:
+        return cn__cat_ensure_service(x, &node, &in, (const struct cn__svc_row **)res);
+    case CN_CAT_DELETE_CAS:
+        if (!cur || cur->v.modify_index != op->index)
+            return CN__CAT_STALE_DELETE;
+        /* fallthrough */
+    default:
+        return cur ? cn__cat_delete_service(x, cur) : 0;
+    }
+}
+
+static int run_check_op(struct cn__cat_ctx *x, const struct cn__op *op,
+                        const void **res)
+{
+    struct cn__check_in in;
+    struct cn_mp_reader r = op->payload;
+    struct cn__check_row *cur;
+    int rc = cn__check_read(&r, &in);
+    CN_ASSERT(rc == 0);
+    x->err.detail = "check";
+    x->err.a = in.id.n ? in.id : in.name;
+    x->err.b = in.node;
+    cur = cn__check_find(x->st, in.node.p, in.node.n, x->err.a.p, x->err.a.n);
+    switch (op->cverb) {
+    case CN_CAT_GET:
+        *res = cur;
+        return cur ? 0 : CN__CAT_MISSING;
+    case CN_CAT_CAS:
+        if ((rc = cat_cas(x, op->index, cur ? cur->v.modify_index : 0, cur)) != 0)
+            return rc;
+        /* fallthrough */
+    case CN_CAT_SET:
+        return cn__cat_ensure_check(x, &in, (const struct cn__check_row **)res);
+    case CN_CAT_DELETE_CAS:
+        if (!cur || cur->v.modify_index != op->index)
+            return CN__CAT_STALE_DELETE;
+        /* fallthrough */
+    default:
+        return cur ? cn__cat_delete_check(x, cur) : 0;
+    }
+}
+
+static int run_cat_op(struct cn__cat_ctx *x, const struct cn__op *op,
+                      struct out *o)
+{
+    const void *res = NULL;
+    int rc;
+    memset(&x->err, 0, sizeof x->err);
+    CN_ASSERT(x->index > 0 || op->cverb == CN_CAT_GET);
+    if (op->kind == CN__OP_NODE)
+        rc = run_node_op(x, op, &res);
+    else if (op->kind == CN__OP_SVC)
+        rc = run_svc_op(x, op, &res);
+    else
+        rc = run_check_op(x, op, &res);
+    if (rc == 0 && op->cverb != CN_CAT_DELETE && op->cverb != CN_CAT_DELETE_CAS)
+        out_cat(o, op->kind, res);
+    return rc;
 }
 
 /* ---- running ops ---- */
@@ -223,11 +384,13 @@ static int tree_visit(void *ctx, const struct cn_kv_entry *e)
 
 /* 0 ok, >0 a CN__WHY_* failure, <0 -ENOMEM. */
 static int run_op(struct cn_state *st, uint64_t index, const struct cn__op *op,
-                  struct out *o)
+                  struct out *o, struct cn__cat_ctx *x)
 {
     const struct cn__kv_row *row;
     struct cn_kv_entry e;
     int rc;
+    if (op->kind != CN__OP_KV)
+        return run_cat_op(x, op, o);
     if (op->verb == CN_KV_GET_TREE) {
         struct tree_ctx tc = {o};
         if (o->b && o->txn && !o->failed)
@@ -259,6 +422,41 @@ static int run_op(struct cn_state *st, uint64_t index, const struct cn__op *op,
 
 /* A single KV command answers true/false, or an error string for the
  * failures Consul's FSM returns as errors (no/unknown session). */
+/* Catalog and session commands answer true, or the error's text. */
+static void cat_reply(struct cn_state *st, struct out *o, int why,
+                      const struct cn__cat_ctx *x)
+{
+    if (!o->b)
+        return;
+    if (why == 0) {
+        cn_mp_put_bool(&o->w, true);
+        return;
+    }
+    cn_buf_reset(&st->scratch);
+    cn__cat_error(&x->err, why, &st->scratch);
+    cn_mp_put_str(&o->w, st->scratch.data, st->scratch.len);
+}
+
+static int run_cat_cmd(struct cn__cat_ctx *x, const struct cn__cmd *c)
+{
+    struct cn__session *s;
+    switch (c->type) {
+    case CN_CMD_REGISTER:
+        return cn__cat_register(x, c);
+    case CN_CMD_DEREGISTER:
+        return cn__cat_deregister(x, &c->d_node, &c->d_service, &c->d_check);
+    case CN_CMD_SESSION_CREATE:
+        return cn__session_create(x, &c->sess);
+    case CN_CMD_SESSION_DESTROY:
+        s = (struct cn__session *)cn__session_find(x->st,
+                                                   (const uint8_t *)c->sess_id.p,
+                                                   c->sess_id.n);
+        return s ? cn__session_destroy(x, s) : 0;
+    default:
+        CN_UNREACHABLE();
+    }
+}
+
 static void kv_reply(struct cn_state *st, struct out *o,
                      const struct cn__op *op, int why)
 {
@@ -277,15 +475,26 @@ int cn__exec(struct cn_state *st, uint64_t index, const struct cn__cmd *c,
              struct cn_buf *reply, bool *failed)
 {
     struct out o;
+    struct cn__cat_ctx x = {.st = st, .index = index, .now_ms = c->now_ms};
     int rc = 0;
     *failed = false;
     out_begin(&o, reply, c->type);
-    if (c->type == CN_CMD_TOMBSTONE_REAP) {
+    /* Lock delays that ran out by the proposer's clock go first. */
+    if (index && c->now_ms && (rc = cn__delays_prune(st, c->now_ms)) < 0)
+        return rc;
+    if (c->type >= CN_CMD_REGISTER) {
+        rc = run_cat_cmd(&x, c);
+        if (rc >= 0) {
+            *failed = rc > 0;
+            cat_reply(st, &o, rc, &x);
+            rc = 0;
+        }
+    } else if (c->type == CN_CMD_TOMBSTONE_REAP) {
         rc = cn__kv_reap(st, c->reap_index);
         if (rc == 0 && o.b)
             cn_mp_put_nil(&o.w);
     } else if (c->type == CN_CMD_KV) {
-        rc = run_op(st, index, &c->ops[0], &o);
+        rc = run_op(st, index, &c->ops[0], &o, &x);
         if (rc >= 0) {
             *failed = rc > 0;
             kv_reply(st, &o, &c->ops[0], rc);
@@ -293,9 +502,9 @@ int cn__exec(struct cn_state *st, uint64_t index, const struct cn__cmd *c,
         }
     } else {
         for (uint32_t i = 0; i < c->n_ops && rc >= 0; i++) {
-            rc = run_op(st, index, &c->ops[i], &o);
+            rc = run_op(st, index, &c->ops[i], &o, &x);
             if (rc > 0) {
-                out_error(st, &o, i, &c->ops[i], rc);
+                out_error(st, &o, i, &c->ops[i], rc, &x);
                 *failed = true;
                 rc = 0;
             }

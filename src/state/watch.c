@@ -219,7 +219,7 @@ static void bucket_drop(struct cn__watch_reg *reg, struct cn__wbucket *b)
     slot_del(reg, s);
     if (b->list.kind == CN_WATCH_KV_PREFIX)
         plen_del(reg, b->key_len);
-    else
+    else if (b->list.kind == CN_WATCH_KV_KEY)
         reg->n_key_buckets--;
     cn_free(b);
 }
@@ -245,7 +245,7 @@ static int bucket_get(struct cn__watch_reg *reg, unsigned kind,
         cn_free(b);
         return -ENOMEM;
     }
-    if (kind != CN_WATCH_KV_PREFIX)
+    if (kind == CN_WATCH_KV_KEY)
         reg->n_key_buckets++;
     memset(&b->list, 0, sizeof b->list);
     b->list.kind = (uint8_t)kind;
@@ -284,6 +284,29 @@ int cn_state_watch_kv(struct cn_state *st, struct cn_watch *w,
         return -EINVAL;
     cn_state_watch_cancel(st, w); /* Re-arming moves the watch. */
     rc = bucket_get(reg, kind, key, key_len, &b);
+    if (rc < 0)
+        return rc;
+    arm(reg, &b->list, w);
+    return 0;
+}
+
+int cn_state_watch_name(struct cn_state *st, struct cn_watch *w,
+                        enum cn_watch_kind kind, const char *name,
+                        size_t name_len)
+{
+    struct cn__watch_reg *reg = &st->watches;
+    struct cn__wbucket *b;
+    uint8_t lc[CN_CATALOG_STR_BYTES_MAX];
+    int rc;
+    CN_ASSERT(w != NULL && w->fn != NULL);
+    if ((kind != CN_WATCH_SERVICE && kind != CN_WATCH_NODE) ||
+        name_len > sizeof lc)
+        return -EINVAL;
+    for (size_t i = 0; i < name_len; i++) /* Names are case-insensitive. */
+        lc[i] = name[i] >= 'A' && name[i] <= 'Z' ? (uint8_t)(name[i] + 32)
+                                                 : (uint8_t)name[i];
+    cn_state_watch_cancel(st, w);
+    rc = bucket_get(reg, kind, lc, name_len, &b);
     if (rc < 0)
         return rc;
     arm(reg, &b->list, w);
@@ -359,6 +382,13 @@ void cn__watch_touch_kv(struct cn__watch_reg *reg, const uint8_t *key,
     if (reg->n_key_buckets)
         touch_slot(reg, finish(h, key_len, CN_WATCH_KV_KEY), CN_WATCH_KV_KEY,
                    key, key_len);
+}
+
+void cn__watch_touch_name(struct cn__watch_reg *reg, unsigned kind,
+                          const uint8_t *name_lc, size_t len)
+{
+    if (reg->count)
+        touch_slot(reg, hash_bytes(name_lc, len, kind), kind, name_lc, len);
 }
 
 void cn__watch_touch_table(struct cn__watch_reg *reg, unsigned table)
