@@ -471,6 +471,9 @@ void cn__raft_node_refresh_leader(struct cn_raft_node *n)
 
 const char *cn_raft_node_leader_addr(const struct cn_raft_node *n)
 {
+    /* Looked up on every call: the leader may become known before the
+     * configuration naming it arrives, with no later change event. */
+    cn__raft_node_refresh_leader((struct cn_raft_node *)n);
     return n->leader_addr;
 }
 
@@ -484,6 +487,11 @@ uint64_t cn_raft_node_last_contact_ms(const struct cn_raft_node *n)
 void cn_raft_node_get_stats(const struct cn_raft_node *n, struct cn_raft_node_stats *out)
 {
     *out = n->stats.pub;
+}
+
+void cn_raft_node_learn(struct cn_raft_node *n, uint64_t id, const char *addr)
+{
+    cn__raft_node_remember(n, id, addr);
 }
 
 void cn__raft_node_remember(struct cn_raft_node *n, uint64_t id, const char *addr)

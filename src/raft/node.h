@@ -102,6 +102,11 @@ int cn_raft_node_transfer(struct cn_raft_node *n, uint64_t to);
  * election timeout of wall time. No effect on larger configurations. */
 void cn_raft_node_elect_now(struct cn_raft_node *n);
 
+/* Tells the shell where server `id` listens, for messages to servers not
+ * (yet) in our configuration: a fresh server must answer the leader that
+ * is about to replicate the configuration to it. */
+void cn_raft_node_learn(struct cn_raft_node *n, uint64_t id, const char *addr);
+
 void cn_raft_node_status(const struct cn_raft_node *n, struct cn_raft_status *st);
 const struct cn_raft_conf *cn_raft_node_conf(const struct cn_raft_node *n);
 /* Member addresses are "ip:port" optionally followed by "/label" (the

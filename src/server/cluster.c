@@ -133,6 +133,8 @@ static void probe_done(struct cn_rpc_call *call)
     struct probe *p = CN_CONTAINER_OF(call, struct probe, call);
     p->busy = false;
     p->valid = call->rc == 0 && info_decode(p) == 0;
+    if (p->valid && p->srv->raft)
+        cn_raft_node_learn(p->srv->raft, p->id, p->member);
 }
 
 static void probe(struct cn_server *s, struct probe *p)
