@@ -79,7 +79,11 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
     def wipe(self):
+        """Loses the whole data dir, node id included: to Raft this is a
+        new server (one that forgot its log must not vote as the old one)."""
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.old_id = self.node_id
+        self.node_id = str(uuid.uuid4())
 
     def tail(self, n=40):
         try:

@@ -81,14 +81,37 @@ def test_follower_catches_up_by_log_and_by_snapshot(c3):
         assert leader.put("/v1/kv/log/%d" % i, b"x").json() is True
     f.start()
     assert wait_until(lambda: value(f, "log/49", stale="") == b"x", timeout=20), f.tail()
-    # Far behind a compacted log (threshold 200, 20 trailing): a snapshot.
+    # Down while the leader compacts its log past the follower's last
+    # entry (threshold 200, 20 trailing): it comes back by InstallSnapshot.
     f.kill()
-    f.wipe()
     for i in range(600):
         assert leader.put("/v1/kv/snap/%d" % i, b"y").json() is True
     f.start()
     assert wait_until(lambda: value(f, "snap/599", stale="") == b"y", timeout=30), f.tail()
+    assert "installed snapshot" in f.tail(400)
     assert value(f, "log/0", stale="") == b"x"
+
+
+def test_wiped_server_rejoins_as_a_new_member(c3):
+    leader = c3.wait_leader()
+    f = next(s for s in c3.servers if s is not leader)
+    for i in range(300):
+        assert leader.put("/v1/kv/w/%d" % i, b"z").json() is True
+    f.kill()
+    f.wipe()
+    f.start()
+    old = f.old_id.replace("-", "")[:16]
+
+    def nodes():
+        cfg = leader.get("/v1/operator/raft/configuration").json()
+        return {s["ID"]: s["Voter"] for s in cfg["Servers"]}
+    new = f.node_id.replace("-", "")[:16]
+    assert wait_until(lambda: nodes().get(new) is True, timeout=30), c3.dump()
+    assert value(f, "w/299", stale="") == b"z"
+    r = requests.delete(leader.url + "/v1/operator/raft/peer", params={"id": old})
+    assert r.status_code == 200, r.text
+    assert wait_until(lambda: old not in nodes(), timeout=10)
+    assert len(nodes()) == 3
 
 
 def test_membership_add_and_remove(c3, tmp_path):
