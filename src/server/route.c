@@ -175,7 +175,7 @@ static void on_committed(void *ctx, int rc, uint64_t index, const struct cn_buf 
     if (rc == 0)
         cn__server_meta(s, call, index, CN_CONSISTENCY_DEFAULT);
     cn__server_reply(s, call, rc,
-                     rc == CN_ENOLEADER ? "leadership lost while committing" : NULL);
+                     rc == CN_ENOLEADER ? "leadership lost while committing log" : NULL);
 }
 
 void cn__route_write(struct cn_server *s, struct cn_rpc_call *call, const uint8_t *cmd,
