@@ -192,13 +192,15 @@ preload() { # name pid addr proto prefix n
 }
 
 # name | description | conns | consul args | etcd args
+# (Puts take no -k: every put writes a new key; gets read the preloaded set.)
+G="-k $GET_KEYS -x bench-get/"
 WORKLOADS=(
     "put64|PUT, distinct keys|$CONNS|-w put -x bench-put64/|-w put -x bench-put64/"
-    "get64|GET default / serializable|$CONNS|-w get -m default|-w get -m stale"
-    "cget64|GET ?consistent / linearizable|$CONNS|-w get -m consistent|-w get -m consistent"
+    "get64|GET default / serializable|$CONNS|-w get -m default $G|-w get -m stale $G"
+    "cget64|GET ?consistent / linearizable|$CONNS|-w get -m consistent $G|-w get -m consistent $G"
     "put1|PUT, distinct keys|1|-w put -x bench-put1/|-w put -x bench-put1/"
-    "get1|GET default / serializable|1|-w get -m default|-w get -m stale"
-    "cget1|GET ?consistent / linearizable|1|-w get -m consistent|-w get -m consistent"
+    "get1|GET default / serializable|1|-w get -m default $G|-w get -m stale $G"
+    "cget1|GET ?consistent / linearizable|1|-w get -m consistent $G|-w get -m consistent $G"
 )
 
 side_by_side() {
@@ -216,7 +218,7 @@ side_by_side() {
     fi
     for w in "${WORKLOADS[@]}"; do
         IFS='|' read -r name desc c cargs eargs <<< "$w"
-        common="-c $c -d $DURATION -W $WARMUP -k $GET_KEYS -x bench-get/"
+        common="-c $c -d $DURATION -W $WARMUP"
         echo "--- $name: $desc, $c connection(s)"
         # shellcheck disable=SC2086
         [ $USE_ETCD = 1 ] && load "$name.etcd" "$ETCD_PID" "$ETCD_ADDR" -P etcd $common $eargs
