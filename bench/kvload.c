@@ -304,6 +304,8 @@ static void conn_readable(struct conn *c)
 
 static void conn_event(struct conn *c, uint32_t ev)
 {
+    if (c->st == C_IDLE)  /* Closed earlier in this batch of events. */
+        return;
     if (c->st == C_CONNECTING) {
         int err = 0;
         socklen_t el = sizeof err;
