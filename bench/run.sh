@@ -13,7 +13,8 @@
 # 3. --cluster: 3 etcd members on loopback: PUT at 64 clients, p50 at 1,
 #    linearizable range at 64, leader SIGKILL -> first acknowledged write.
 #
-# Knobs (environment): DURATION=10 WARMUP=2 CONNS=64 GET_KEYS=10000
+# Knobs (environment): DURATION=10 WARMUP=2 CONNS=64 GET_KEYS=10000 REPEAT=1
+# (REPEAT=3: each side-by-side workload 3 times, the table shows the median run)
 # READY_RUNS=20 WATCH_TRIALS=200 PARK_N=10000 RSS_KEYS=100000
 # FAILOVER_RUNS=5 ETCD_DATA=tmpfs|disk; CAIRN=path and ETCD=path override the binaries.
 # Every process started here is stopped on exit. The last block of output is
@@ -29,7 +30,7 @@ for a in "$@"; do
         --cluster) CLUSTER=1 ;;
         --cluster-only) CLUSTER=1 MAIN=0 ;;
         --no-etcd) USE_ETCD=0 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | grep '^#'; exit 0 ;;
         -*) echo "run.sh: unknown option $a" >&2; exit 2 ;;
         *) BUILD=$a ;;
     esac
@@ -39,7 +40,7 @@ if [ $QUICK = 1 ]; then
     : "${PARK_N:=2000}" "${RSS_KEYS:=20000}" "${FAILOVER_RUNS:=2}"
 fi
 DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNS=${CONNS:-64}
-GET_KEYS=${GET_KEYS:-10000} READY_RUNS=${READY_RUNS:-20} WATCH_TRIALS=${WATCH_TRIALS:-200}
+GET_KEYS=${GET_KEYS:-10000} READY_RUNS=${READY_RUNS:-20} WATCH_TRIALS=${WATCH_TRIALS:-200} REPEAT=${REPEAT:-1}
 PARK_N=${PARK_N:-10000} RSS_KEYS=${RSS_KEYS:-100000} FAILOVER_RUNS=${FAILOVER_RUNS:-5}
 ETCD_DATA=${ETCD_DATA:-tmpfs}
 
@@ -203,11 +204,24 @@ WORKLOADS=(
     "cget1|GET ?consistent / linearizable|1|-w get -m consistent $G|-w get -m consistent $G"
 )
 
+# With REPEAT > 1: copy the run with the median ops/s of NAME.r1..rN to NAME.
+pick_median() { # name
+    local r k mid
+    mid=$(for r in $(seq "$REPEAT"); do echo "$(get "$1.r$r.ops_s") $r"; done |
+          grep -v '^n/a' | sort -g | awk '{ v[NR] = $2 } END { if (NR) print v[int((NR + 1) / 2)] }')
+    [ -n "$mid" ] || return 0
+    for k in "${!R[@]}"; do
+        case $k in "$1.r$mid."*) R["$1.${k#"$1.r$mid."}"]=${R[$k]} ;; esac
+    done
+    R["$1.median_of"]=$REPEAT
+}
+
 side_by_side() {
-    local w name desc c cargs eargs common
+    local w name desc c cargs eargs common r sfx
     echo
     echo "=== 1. same workloads, etcd (v3 JSON gateway) vs cairn agent -dev (Consul KV API)"
     echo "    ${DURATION}s measured after ${WARMUP}s warmup; values 256 B; gets read $GET_KEYS preloaded keys"
+    [ "$REPEAT" -gt 1 ] && echo "    each workload $REPEAT times, etcd and cairn alternating; the table shows the median run"
     if [ $USE_ETCD = 1 ]; then
         start_etcd etcd-main || USE_ETCD=0
         [ $USE_ETCD = 1 ] && { preload etcd-get "$ETCD_PID" "$ETCD_ADDR" etcd bench-get/ "$GET_KEYS" || USE_ETCD=0; }
@@ -218,12 +232,21 @@ side_by_side() {
     fi
     for w in "${WORKLOADS[@]}"; do
         IFS='|' read -r name desc c cargs eargs <<< "$w"
-        common="-c $c -d $DURATION -W $WARMUP"
-        echo "--- $name: $desc, $c connection(s)"
-        # shellcheck disable=SC2086
-        [ $USE_ETCD = 1 ] && load "$name.etcd" "$ETCD_PID" "$ETCD_ADDR" -P etcd $common $eargs
-        # shellcheck disable=SC2086
-        [ $CAIRN_OK = 1 ] && load "$name.cairn" "$CAIRN_PID" "$CAIRN_ADDR" -P consul $common $cargs
+        for r in $(seq "$REPEAT"); do
+            common="-c $c -d $DURATION -W $WARMUP"
+            # Each repetition of a put writes its own new keys.
+            case $name in put*) common+=" -x bench-$name-r$r/" ;; esac
+            sfx=""; [ "$REPEAT" -gt 1 ] && sfx=".r$r"
+            echo "--- $name: $desc, $c connection(s)${sfx:+, run $r of $REPEAT}"
+            # shellcheck disable=SC2086
+            [ $USE_ETCD = 1 ] && load "$name.etcd$sfx" "$ETCD_PID" "$ETCD_ADDR" -P etcd $eargs $common
+            # shellcheck disable=SC2086
+            [ $CAIRN_OK = 1 ] && load "$name.cairn$sfx" "$CAIRN_PID" "$CAIRN_ADDR" -P consul $cargs $common
+        done
+        if [ "$REPEAT" -gt 1 ]; then
+            pick_median "$name.etcd"
+            pick_median "$name.cairn"
+        fi
     done
     [ -n "$ETCD_PID" ] && R[etcd.rss_after_bench_kb]=$(rss_kb "$ETCD_PID")
     [ -n "$CAIRN_PID" ] && R[cairn.rss_after_bench_kb]=$(rss_kb "$CAIRN_PID")
