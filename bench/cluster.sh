@@ -7,6 +7,8 @@
 #   failover  SIGKILL the leader; time to the first write acknowledged through
 #             a survivor (kvprobe failover); restart it; median of FAILOVER_RUNS
 # Uses run.sh's helpers (http, free_ports, load, preload, collect, get, R).
+# Data dirs of both (etcd members, cairn servers) are on ETCD_DATA (tmpfs by
+# default), so WAL fsyncs cost the same for both.
 # cairn's side runs only if three `cairn agent -server` agree on a leader;
 # otherwise it prints NOT MEASURED and why. No number is ever made up.
 
@@ -70,10 +72,10 @@ etcd_setup() {
 
 cairn_member() { # i: start (or restart, same data dir) server i
     local i=$1 j joins=()
-    mkdir -p "$TMP/cairn-s$i"
-    [ -f "$TMP/cairn-s$i/node-id" ] || cat /proc/sys/kernel/random/uuid > "$TMP/cairn-s$i/node-id"
+    mkdir -p "$ETCD_TMP/cairn-s$i"
+    [ -f "$ETCD_TMP/cairn-s$i/node-id" ] || cat /proc/sys/kernel/random/uuid > "$ETCD_TMP/cairn-s$i/node-id"
     for j in 1 2 3; do joins+=(-retry-join "127.0.0.1:${M_A[$j]}"); done
-    "$CAIRN" agent -server -bootstrap-expect 3 -data-dir "$TMP/cairn-s$i" -node "s$i" \
+    "$CAIRN" agent -server -bootstrap-expect 3 -data-dir "$ETCD_TMP/cairn-s$i" -node "s$i" \
         -bind 127.0.0.1 -server-port "${M_A[$i]}" -http-port "${M_HTTP[$i]}" \
         -dns-port "${M_B[$i]}" -serf-lan-port "${M_C[$i]}" -log-level warn "${joins[@]}" \
         >> "$TMP/cairn-s$i.log" 2>&1 &
@@ -184,7 +186,7 @@ cluster_table() {
 
 cluster_section() {
     echo
-    echo "=== 3. three members on loopback (--cluster)"
+    echo "=== 3. three members on loopback (--cluster); data dirs of both on $ETCD_DATA"
     if [ $USE_ETCD = 1 ]; then
         M_SYS=etcd; etcd_setup
         if m_wait_agreed; then m_measure etcd etcd consistent
