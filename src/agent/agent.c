@@ -10,25 +10,6 @@
 #include "agent_int.h"
 #include "server/server.h"
 
-void cn__agent_rpc(struct cn_agent *a, struct cn_rpc_call *call)
-{
-    if (!a->server) {
-        /* Client agents forward to servers (gossip issue); until then an
-         * agent without a server has nobody to ask. */
-        call->rc = CN_ENOLEADER;
-        snprintf(call->errmsg, sizeof call->errmsg, "No cluster leader");
-        call->done(call);
-        return;
-    }
-    cn_server_call(a->server, call);
-}
-
-void cn__agent_rpc_cancel(struct cn_agent *a, struct cn_rpc_call *call)
-{
-    if (a->server)
-        cn_server_cancel(a->server, call);
-}
-
 static const struct cn_http_mw *const agent_mws[] = {
     &cn_http_mw_access_log, &cn_http_mw_token, &cn_http_mw_pretty, &cn__api_mw_agent,
 };
@@ -46,10 +27,17 @@ static void stop_now(struct cn_agent *a)
     uv_close((uv_handle_t *)&a->sig_term, NULL);
     if (a->http)
         cn_http_server_stop(a->http, on_part_stopped, NULL);
+    cn__agent_pools_stop(a);
+    cn__agent_rpc_client_stop(a);
     if (a->server)
         cn_server_close(a->server, on_part_stopped, NULL);
     a->http = NULL;
     a->server = NULL;
+}
+
+static void after_gossip_leave(struct cn_agent *a)
+{
+    stop_now(a);
 }
 
 static void on_stepped_down(void *arg, int rc)
@@ -73,18 +61,18 @@ void cn__agent_shutdown(struct cn_agent *a)
     uv_signal_stop(&a->sig_term);
     if (a->server)
         cn_server_step_down(a->server, on_stepped_down, a);
-    else
-        stop_now(a);
+    else /* Clients leave the pool on SIGTERM (Consul's leave_on_terminate). */
+        cn__agent_pools_leave(a, after_gossip_leave);
 }
 
 static void on_left(void *arg, int rc)
 {
     struct cn_agent *a = arg;
     if (rc < 0)
-        CN_WARN("agent: leaving the cluster: %s", cn_strerror(rc));
-    else
-        CN_INFO("agent: left the cluster");
-    stop_now(a);
+        CN_WARN("agent: leaving the Raft configuration: %s", cn_strerror(rc));
+    else if (a->server)
+        CN_INFO("agent: left the Raft configuration");
+    cn__agent_pools_leave(a, after_gossip_leave);
 }
 
 /* `cairn leave`: hand leadership over, leave the Raft configuration, exit. */
@@ -99,7 +87,7 @@ void cn__agent_leave(struct cn_agent *a)
     if (a->server)
         cn_server_leave(a->server, on_left, a);
     else
-        stop_now(a);
+        on_left(a, 0);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -198,16 +186,18 @@ static int start_server(struct cn_agent *a, char *errmsg)
         joins[nj] = join_buf[nj];
         nj++;
     }
-    pick_advertise(&a->cfg, adv, sizeof adv);
+    (void)adv;
     struct cn_server_config sc = {
         .node_name = a->cfg.node_name, .datacenter = a->cfg.datacenter,
         .node_id = a->node_id, .dev = a->cfg.dev, .data_dir = a->cfg.data_dir,
         .bind_addr = a->cfg.dev ? "127.0.0.1" : a->cfg.bind_addr, .port = a->cfg.server_port,
-        .advertise_addr = adv, .bootstrap_expect = a->cfg.bootstrap_expect,
+        .advertise_addr = a->advertise, .bootstrap_expect = a->cfg.bootstrap_expect,
         .retry_join = joins, .n_retry_join = nj, .retry_interval_ms = a->cfg.retry_interval_ms,
         .raft_tick_ms = a->cfg.raft_tick_ms, .snapshot_threshold = a->cfg.raft_snapshot_threshold,
         .snapshot_interval_ms = a->cfg.raft_snapshot_interval_ms,
         .trailing_logs = a->cfg.raft_trailing_logs,
+        .dc_servers = cn__agent_dc_servers, .lan_servers = cn__agent_lan_servers,
+        .pool_ctx = a, .dead_server_grace_ms = a->cfg.dead_server_grace_ms,
     };
     int rc = cn_server_new(&a->server, a->loop, &sc, errmsg);
     if (rc == 0)
@@ -231,7 +221,11 @@ int cn_agent_run(const struct cn_agent_config *cfg)
     uv_loop_init(&loop);
     if ((rc = load_node_id(&a, errmsg)) < 0)
         goto fail;
+    pick_advertise(&a.cfg, a.advertise, sizeof a.advertise);
     if (cfg->server && (rc = start_server(&a, errmsg)) < 0)
+        goto fail;
+    if ((rc = cn__agent_rpc_client_start(&a, errmsg)) < 0 ||
+        (rc = cn__agent_pools_start(&a, errmsg)) < 0)
         goto fail;
     if ((rc = start_http(&a, errmsg)) < 0)
         goto fail;
@@ -252,6 +246,8 @@ int cn_agent_run(const struct cn_agent_config *cfg)
 
 fail:
     CN_ERROR("agent: %s", errmsg);
+    cn__agent_pools_stop(&a);
+    cn__agent_rpc_client_stop(&a);
     if (a.http)
         cn_http_server_stop(a.http, NULL, NULL);
     if (a.server)

@@ -51,6 +51,7 @@ struct cn_agent_config {
     uint64_t raft_snapshot_threshold;
     uint64_t raft_snapshot_interval_ms;
     uint64_t raft_trailing_logs;
+    uint64_t dead_server_grace_ms;  /* Failed servers leave Raft after this. */
     unsigned http_max_conns_per_client;
     struct cn_strlist retry_join;
     struct cn_strlist retry_join_wan;

@@ -10,6 +10,29 @@
 #include "rpc/rpc.h"
 
 struct cn_server;
+struct cn_gossip;
+struct cn_gossip_event;
+struct cn_transport;
+
+/* A gossip pool as the agent keeps it (pool.c). */
+#define CN__POOL_SERVERS_MAX 128
+struct cn__pool_server {
+    char name[192], dc[64], id[40];
+    char addr[64];                 /* Server RPC "ip:port". */
+    bool alive;
+};
+
+struct cn__pool {
+    struct cn_gossip *g;
+    bool wan, joined, joining, timer_open;
+    uv_timer_t join_timer;
+    char join[CN_CONFIG_LIST_MAX][128];
+    size_t n_join;
+    uint64_t retry_ms;
+    unsigned tries;
+    struct cn__pool_server servers[CN__POOL_SERVERS_MAX];
+    size_t n_servers;
+};
 
 struct cn_agent {
     uv_loop_t *loop;
@@ -21,7 +44,25 @@ struct cn_agent {
     uint64_t start_ms;
     uv_signal_t sig_int, sig_term;
     bool stopping;
+    char advertise[64];            /* Address the cluster reaches us at. */
+    struct cn__pool lan, wan;      /* Gossip (pool.c). */
+    struct cn_transport *transport;/* Client agents: RPC to servers. */
+    size_t rpc_server;             /* Client agents: current server. */
 };
+
+/* rpc_client.c */
+int cn__agent_rpc_client_start(struct cn_agent *a, char *errmsg);
+void cn__agent_rpc_client_stop(struct cn_agent *a);
+
+/* pool.c */
+int cn__agent_pools_start(struct cn_agent *a, char *errmsg);
+void cn__agent_pools_stop(struct cn_agent *a);
+void cn__agent_pools_leave(struct cn_agent *a, void (*cb)(struct cn_agent *));
+size_t cn__agent_lan_servers(void *ctx, char (*out)[64], size_t max);
+size_t cn__agent_dc_servers(void *ctx, const char *dc, char (*out)[64], size_t max);
+size_t cn__agent_datacenters(struct cn_agent *a, char (*out)[64], size_t max);
+/* A user event from gossip (api/event.c delivers it locally). */
+void cn__agent_user_event(struct cn_agent *a, const struct cn_gossip_event *ev);
 
 /* api/routes.c */
 extern const struct cn_route cn__api_routes[];

@@ -65,6 +65,8 @@ static const struct setting settings[] = {
      OFF(raft_snapshot_interval_ms), 0, "minimum time between Raft snapshots (default 5s)"},
     {"raft-trailing-logs", "raft_trailing_logs", K_U64, OFF(raft_trailing_logs), 0,
      "log entries kept behind a snapshot (default 10240)"},
+    {"dead-server-grace", "autopilot.dead_server_grace", K_DURATION_MS,
+     OFF(dead_server_grace_ms), 0, "failed servers leave the Raft configuration after (default 5m)"},
     {"raft-tick", "performance.raft_tick", K_DURATION_MS32, OFF(raft_tick_ms), 0,
      "Raft tick; elections time out after 10-20 ticks (default 50ms)"},
     {"config-file", NULL, K_LIST, OFF(config_files), 0, "JSON config file (repeatable)"},

@@ -76,9 +76,13 @@ struct cn_rpc_call {
     struct cn_query_meta meta;
     /* Callee's private state while the call is in flight. */
     void *callee_priv;
-    /* Set by a server on calls that arrived from another server: they
-     * are never forwarded again (no forwarding loops). */
+    /* Set on a call a server forwarded to the server it took for the
+     * leader: that one answers or fails, never forwards again (no loops
+     * between servers that disagree on the leader). Travels on the wire. */
     bool forwarded;
+    /* Target datacenter ("" = the caller's own): ?dc= travels with the
+     * call, and the first server outside it forwards over the WAN. */
+    char dc[64];
 };
 
 /* Limits on a call's two buffers: a maximal txn or KV value plus framing
@@ -126,7 +130,7 @@ int cn_rpc_txn_args_decode(const uint8_t *p, size_t len, const uint8_t **cmd,
 /* (bounded) and leave in order, so AppendEntries pipeline naturally.   */
 /*                                                                      */
 /* Tags: RAFT = an opaque Raft message; RPC_REQ = [u64 id][u8 method]   */
-/* [args]; RPC_RESP = [u64 id][i32 rc][meta: u64 index, u64 last        */
+/* [u8 flags: 1 = forwarded][u8 dc_len][dc][args]; RPC_RESP = [u64 id][i32 rc][meta: u64 index, u64 last        */
 /* contact ms, u8 known leader, u8 consistency][u16 errmsg len][errmsg] */
 /* [reply]. Responses may come in any order (multiplexed).              */
 
@@ -149,7 +153,8 @@ struct cn_transport_handlers {
     /* An inbound RPC request; answer with cn_transport_reply(conn_id, id,
      * ...) now or later. args borrowed for the call. */
     void (*on_rpc)(void *ctx, uint64_t conn_id, uint64_t id,
-                   enum cn_rpc_method method, const uint8_t *args, size_t len);
+                   enum cn_rpc_method method, bool forwarded, const char *dc,
+                   const uint8_t *args, size_t len);
     /* An inbound connection closed: requests from it can be cancelled. */
     void (*on_conn_closed)(void *ctx, uint64_t conn_id);
     void *ctx;

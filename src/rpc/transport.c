@@ -440,15 +440,25 @@ static void deliver(struct tsock *s)
         if (t->h.on_raft)
             t->h.on_raft(t->h.ctx, p, n);
         break;
-    case CN_FRAME_RPC_REQ:
-        if (n < 9 || s->peer || p[8] == 0 || p[8] >= CN_RPC_METHOD_MAX) {
+    case CN_FRAME_RPC_REQ: {
+        char dc[64];
+        size_t dl = n >= 11 ? p[10] : 0;
+        if (n < 11 || s->peer || p[8] == 0 || p[8] >= CN_RPC_METHOD_MAX || p[9] > 1 ||
+            dl >= sizeof dc || dl > n - 11) {
+            t->stats.bad_frames++;
+            break;
+        }
+        memcpy(dc, p + 11, dl);
+        dc[dl] = '\0';
+        if (memchr(dc, 0, dl)) { /* No NULs inside a name. */
             t->stats.bad_frames++;
             break;
         }
         if (t->h.on_rpc)
-            t->h.on_rpc(t->h.ctx, s->id, get_be(p, 8), (enum cn_rpc_method)p[8],
-                        p + 9, n - 9);
+            t->h.on_rpc(t->h.ctx, s->id, get_be(p, 8), (enum cn_rpc_method)p[8], p[9] != 0,
+                        dc, p + 11 + dl, n - 11 - dl);
         break;
+    }
     case CN_FRAME_RPC_RESP:
         deliver_response(t, p, n);
         break;
@@ -629,7 +639,8 @@ int cn_transport_send_raft(struct cn_transport *t, const char *peer,
 void cn_transport_call(struct cn_transport *t, const char *peer,
                        struct cn_rpc_call *call, uint64_t timeout_ms)
 {
-    uint8_t head[9];
+    uint8_t head[11 + sizeof call->dc];
+    size_t dl = strnlen(call->dc, sizeof call->dc - 1);
     struct tpeer *p = t->stopping ? NULL : peer_get(t, peer);
     struct pcall *pc;
     struct wblock *b;
@@ -651,7 +662,11 @@ void cn_transport_call(struct cn_transport *t, const char *peer,
     }
     memcpy(head, pc ? pc->key : (const uint8_t *)"\0\0\0\0\0\0\0\0", 8);
     head[8] = (uint8_t)call->method;
-    b = pc ? wblock_new(t, CN_FRAME_RPC_REQ, head, 9, call->args.data, call->args.len) : NULL;
+    head[9] = call->forwarded ? 1 : 0;
+    head[10] = (uint8_t)dl;
+    memcpy(head + 11, call->dc, dl);
+    b = pc ? wblock_new(t, CN_FRAME_RPC_REQ, head, 11 + dl, call->args.data, call->args.len)
+           : NULL;
     if (!b || cn_map_put(&t->calls_by_id, pc->key, 8, pc, NULL) < 0) {
         cn_free(b);
         cn_free(pc);

@@ -19,6 +19,7 @@ struct side {
     size_t raft_bytes;
     char last_raft[64];
     int closed_conns;
+    char last_dc[64];
     bool park;                /* Don't answer RPCs (test cancellation). */
     uint64_t parked_conn, parked_id;
 };
@@ -32,10 +33,11 @@ static void on_raft(void *ctx, const uint8_t *msg, size_t len)
 }
 
 static void on_rpc(void *ctx, uint64_t conn, uint64_t id, enum cn_rpc_method m,
-                   const uint8_t *args, size_t len)
+                   bool forwarded, const char *dc, const uint8_t *args, size_t len)
 {
     struct side *s = ctx;
     struct cn_rpc_call r;
+    snprintf(s->last_dc, sizeof s->last_dc, "%s%s", dc, forwarded ? "+fwd" : "");
     if (s->park) {
         s->parked_conn = conn;
         s->parked_id = id;
@@ -151,6 +153,15 @@ static void test_rpc_roundtrip(void **state)
     assert_int_equal(call.meta.index, 42);
     assert_true(call.meta.known_leader);
     assert_int_equal(call.meta.last_contact_ms, 7);
+    assert_string_equal(b.last_dc, "");
+    snprintf(call.dc, sizeof call.dc, "dc2");
+    call.forwarded = true;
+    done_count = 0;
+    cn_transport_call(a.t, b_addr, &call, 5000);
+    run_until(one_done, 1000);
+    assert_string_equal(b.last_dc, "dc2+fwd"); /* DC and flag travel. */
+    call.dc[0] = '\0';
+    call.forwarded = false;
     /* An error travels with its message. */
     done_count = 0;
     cn_buf_reset(&call.args);

@@ -73,15 +73,21 @@ const char *cn__member_name(const char *member)
 }
 
 /* "ip:port/name", the name cut to fit CN_RAFT_ADDR_BYTES_MAX. */
+void cn__member_format(char *out, size_t n, const char *rpc_addr, const char *name)
+{
+    size_t a = strlen(rpc_addr), k;
+    CN_ASSERT(n >= CN_RAFT_ADDR_BYTES_MAX);
+    a = CN_MIN(a, (size_t)CN_RAFT_ADDR_BYTES_MAX - 2);
+    memcpy(out, rpc_addr, a);
+    out[a] = '/';
+    k = CN_MIN(strlen(name), CN_RAFT_ADDR_BYTES_MAX - a - 2);
+    memcpy(out + a + 1, name, k);
+    out[a + 1 + k] = '\0';
+}
+
 static void self_member(const struct cn_server *s, char *out, size_t n)
 {
-    size_t a = strlen(s->rpc_addr), k;
-    CN_ASSERT(n >= CN_RAFT_ADDR_BYTES_MAX && a + 2 < n);
-    memcpy(out, s->rpc_addr, a);
-    out[a] = '/';
-    k = CN_MIN(strlen(s->node_name), CN_RAFT_ADDR_BYTES_MAX - a - 2);
-    memcpy(out + a + 1, s->node_name, k);
-    out[a + 1 + k] = '\0';
+    cn__member_format(out, n, s->rpc_addr, s->node_name);
 }
 
 /* ---- SERVER_INFO ---- */
@@ -286,6 +292,27 @@ static void leader_tick(struct cn_server *s)
 
 static void leave_tick(struct cn_server *s);
 
+/* Servers seen in the LAN pool become probe targets too (bootstrap and
+ * join by gossip, as Consul does), besides the -retry-join addresses. */
+static void add_gossip_targets(struct cn_server *s)
+{
+    struct cluster_state *cs = s->cluster;
+    char addrs[PROBES_MAX][64];
+    size_t n = s->cfg.lan_servers ? s->cfg.lan_servers(s->cfg.pool_ctx, addrs, PROBES_MAX) : 0;
+    for (size_t i = 0; i < n && cs->n_probes < PROBES_MAX; i++) {
+        bool known = strcmp(addrs[i], s->rpc_addr) == 0;
+        for (size_t k = 0; k < cs->n_probes && !known; k++)
+            known = strcmp(cs->probes[k].addr, addrs[i]) == 0;
+        if (known)
+            continue;
+        struct probe *p = &cs->probes[cs->n_probes++];
+        memset(p, 0, sizeof *p);
+        cn_rpc_call_init(&p->call, CN_RPC_SERVER_INFO);
+        p->srv = s;
+        snprintf(p->addr, sizeof p->addr, "%s", addrs[i]);
+    }
+}
+
 static void on_cluster_tick(uv_timer_t *t)
 {
     struct cn_server *s = t->data;
@@ -295,6 +322,8 @@ static void on_cluster_tick(uv_timer_t *t)
         leave_tick(s);
         return;
     }
+    add_gossip_targets(s);
+    cn__members_tick(s);
     if (cn_raft_node_is_fresh(s->raft)) {
         /* Probe every retry-join target each second until we belong. */
         for (size_t i = 0; i < cs->n_probes; i++)

@@ -121,7 +121,8 @@ static void forward_done(struct cn_rpc_call *fwd)
     cn__server_reply(s, call, rc, err);
 }
 
-static void forward(struct cn_server *s, struct cn_rpc_call *call)
+static void forward_to(struct cn_server *s, struct cn_rpc_call *call, const char *addr,
+                       bool to_leader)
 {
     struct op_forward *f = cn_calloc(1, sizeof *f);
     if (!f) {
@@ -140,9 +141,30 @@ static void forward(struct cn_server *s, struct cn_rpc_call *call)
         return;
     }
     f->fwd.done = forward_done;
+    /* The leader answers; it never forwards on. A server of another DC
+     * may forward to its own leader. */
+    f->fwd.forwarded = to_leader;
+    snprintf(f->fwd.dc, sizeof f->fwd.dc, "%s", call->dc);
     call->callee_priv = f;
     s->stats.forwarded++;
-    cn_transport_call(s->transport, cn_server_leader(s), &f->fwd, FORWARD_TIMEOUT_MS);
+    cn_transport_call(s->transport, addr, &f->fwd, FORWARD_TIMEOUT_MS);
+}
+
+static void forward(struct cn_server *s, struct cn_rpc_call *call)
+{
+    forward_to(s, call, cn_server_leader(s), true);
+}
+
+void cn__route_remote_dc(struct cn_server *s, struct cn_rpc_call *call)
+{
+    char addrs[16][64];
+    size_t n = s->cfg.dc_servers && s->transport
+                   ? s->cfg.dc_servers(s->cfg.pool_ctx, call->dc, addrs, 16) : 0;
+    if (n == 0) {
+        cn__server_reply(s, call, CN_ENODC, "No path to datacenter");
+        return;
+    }
+    forward_to(s, call, addrs[cn_prng_below(&s->prng, n)], false);
 }
 
 /* Not the leader: forward, hold, or refuse (a call already forwarded). */

@@ -126,6 +126,10 @@ void cn_server_call(struct cn_server *s, struct cn_rpc_call *call)
         cn__server_reply(s, call, CN_ECLOSED, "server shutting down");
         return;
     }
+    if (call->dc[0] && strcmp(call->dc, s->datacenter) != 0) {
+        cn__route_remote_dc(s, call);
+        return;
+    }
     switch (call->method) {
     case CN_RPC_STATUS_LEADER: status_leader(s, call); return;
     case CN_RPC_STATUS_PEERS: status_peers(s, call); return;
@@ -182,7 +186,7 @@ static void inbound_done(struct cn_rpc_call *call)
 }
 
 static void on_rpc(void *ctx, uint64_t conn_id, uint64_t id, enum cn_rpc_method method,
-                   const uint8_t *args, size_t len)
+                   bool forwarded, const char *dc, const uint8_t *args, size_t len)
 {
     struct cn_server *s = ctx;
     struct inbound *in = cn_calloc(1, sizeof *in);
@@ -200,7 +204,8 @@ static void on_rpc(void *ctx, uint64_t conn_id, uint64_t id, enum cn_rpc_method 
     in->conn_id = conn_id;
     in->id = id;
     in->call.done = inbound_done;
-    in->call.forwarded = true;
+    in->call.forwarded = forwarded;
+    snprintf(in->call.dc, sizeof in->call.dc, "%s", dc);
     in->next = s->inbound;
     if (s->inbound)
         s->inbound->prev = in;
@@ -294,6 +299,8 @@ static void copy_config(struct cn_server *s, const struct cn_server_config *cfg)
     s->cfg.node_id = s->node_id;
     s->cfg.data_dir = s->data_dir;
     s->cfg.bind_addr = s->bind_addr;
+    if (!s->cfg.dead_server_grace_ms)
+        s->cfg.dead_server_grace_ms = 5 * 60 * 1000;
 }
 
 int cn_server_new(struct cn_server **out, uv_loop_t *loop, const struct cn_server_config *cfg,
@@ -339,6 +346,7 @@ void cn__server_maybe_closed(struct cn_server *s)
         return;
     void (*cb)(void *) = s->close_cb;
     void *arg = s->close_arg;
+    cn__members_free(s);
     cn_state_free(s->state);
     cn_buf_close(&s->restore.buf);
     cn_free(s);

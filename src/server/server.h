@@ -45,6 +45,38 @@ struct cn_server_config {
     uint64_t snapshot_threshold; /* 0: 16384 entries. */
     uint64_t snapshot_interval_ms;
     uint64_t trailing_logs;
+    /* Server RPC addresses of datacenter dc (WAN pool), for ?dc=
+     * forwarding: up to max "ip:port" into out, returns the count. NULL:
+     * only our own datacenter is reachable. */
+    size_t (*dc_servers)(void *ctx, const char *dc, char (*out)[64], size_t max);
+    /* Server RPC addresses and ids of our own datacenter known from the
+     * LAN pool (bootstrap and joins by gossip). Same contract. */
+    size_t (*lan_servers)(void *ctx, char (*out)[64], size_t max);
+    void *pool_ctx;
+    /* A server failed in the LAN pool this long leaves the Raft
+     * configuration (never below 3 voters); 0: 5 minutes. */
+    uint64_t dead_server_grace_ms;
+};
+
+/* LAN pool members, as the agent's gossip layer reports them. The leader
+ * turns them into catalog nodes with a serfHealth check and keeps the Raft
+ * configuration in step with the servers among them (members.c). */
+enum cn_member_status {
+    CN_MEMBER_ALIVE = 1,
+    CN_MEMBER_LEAVING,
+    CN_MEMBER_LEFT,
+    CN_MEMBER_FAILED,
+    CN_MEMBER_REAPED,     /* Forgotten by gossip. */
+};
+
+struct cn_server_member {
+    const char *name;
+    const char *addr;     /* Gossip address (IP text). */
+    const char *id;       /* Tag "id": the node UUID. */
+    const char *role;     /* "consul" for servers, "node" for clients. */
+    const char *dc;
+    int port;             /* Servers: tag "port" (server RPC), else 0. */
+    enum cn_member_status status;
 };
 
 struct cn_server_stats {
@@ -68,6 +100,8 @@ void cn_server_step_down(struct cn_server *s, void (*cb)(void *, int), void *arg
 void cn_server_call(struct cn_server *s, struct cn_rpc_call *call);
 /* Drops an in-flight call without running done (the caller is gone). */
 void cn_server_cancel(struct cn_server *s, struct cn_rpc_call *call);
+
+void cn_server_member_update(struct cn_server *s, const struct cn_server_member *m);
 
 bool cn_server_is_leader(const struct cn_server *s);
 /* "ip:port" of the current leader, "" if none. */

@@ -90,6 +90,8 @@ struct cn_server {
     char **retry_join;
     size_t n_retry_join;
     struct cluster_state *cluster;  /* cluster.c */
+    struct member_table *members;   /* members.c */
+    uint64_t last_reconcile_ms;
     bool closing;
     int open_handles;
     void (*close_cb)(void *);
@@ -117,6 +119,8 @@ void cn__route_write(struct cn_server *s, struct cn_rpc_call *call,
 void cn__route_cancel(struct cn_server *s, struct cn__op *op);
 void cn__route_leader_changed(struct cn_server *s);
 void cn__route_fail_all(struct cn_server *s);
+/* ?dc= names another datacenter: forward to one of its servers. */
+void cn__route_remote_dc(struct cn_server *s, struct cn_rpc_call *call);
 extern struct cn__op cn__read_done_marker;
 
 /* blocking.c */
@@ -147,6 +151,12 @@ void cn__cluster_join(struct cn_server *s, struct cn_rpc_call *call);
 void cn__cluster_config(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
 void cn__cluster_remove(struct cn_server *s, struct cn_rpc_call *call);
 void cn__cluster_changed(struct cn_server *s);
+/* members.c */
+void cn__members_tick(struct cn_server *s);
+void cn__members_reconcile_all(struct cn_server *s);
+void cn__members_free(struct cn_server *s);
+
+void cn__member_format(char *out, size_t n, const char *rpc_addr, const char *name);
 /* "ip:port" part of a member address "ip:port/name". */
 size_t cn__member_rpc_addr(const char *member_addr, char *out, size_t out_size);
 const char *cn__member_name(const char *member_addr);
