@@ -129,7 +129,9 @@ struct sim {
     struct cn_prng prng;
     struct sim_params p;
     uint64_t now;
-    bool trace, live;
+    int trace;                 /* 0 off, 1 stdout, 2 ring, 3 hash */
+    bool live;
+    uint64_t trace_hash;
     char violation[512];
     struct cn_logger logger;
     uint32_t log_node;         /* Node whose core is logging. */
@@ -160,7 +162,7 @@ struct sim {
 
 /* sim.c */
 void sim_init(struct sim *s, uint64_t seed, uint32_t nodes_override,
-              bool trace);
+              int trace);
 void sim_close(struct sim *s);
 /* Runs the whole seed; returns 0, or 1 with s->violation set. */
 int sim_run(struct sim *s);
