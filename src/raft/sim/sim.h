@@ -174,6 +174,17 @@ void sim_fail(struct sim *s, const char *fmt, ...) CN_PRINTF(2, 3);
 uint64_t sim_disk_chain(const struct sim_disk *d, uint64_t index);
 void sim_disk_last(const struct sim_disk *d, uint64_t *index, uint64_t *term);
 
+void sim_crash(struct sim *s, uint32_t slot);
+struct cn_raft *sim_core(struct sim *s, uint32_t slot); /* Sets log_node. */
+
+/* sim_client.c */
+int sim_target(struct sim *s, bool leader_only); /* A usable node, or -1. */
+int sim_propose(struct sim *s, uint32_t slot, uint8_t kind);
+uint64_t sim_op_new(struct sim *s, uint8_t kind, uint32_t slot);
+bool sim_roll(struct sim *s, uint32_t per_10k);
+void sim_clients(struct sim *s);
+void sim_nemesis(struct sim *s);
+
 /* sim_net.c */
 void sim_net_send(struct sim *s, uint32_t from, const struct cn_raft_msg *m);
 void sim_net_deliver_due(struct sim *s);
