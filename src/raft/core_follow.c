@@ -98,7 +98,7 @@ int cn__raft_on_append(struct cn_raft *r, const struct cn_raft_msg *m)
             if (cn__log_term(&r->log, e->index) == e->term)
                 continue;
             if (e->index <= r->commit) {
-                r->stats.dropped_malformed++; /* Would rewrite committed. */
+                cn__raft_malformed(r, m, "rewrites a committed entry");
                 return 0;
             }
             truncate_from(r, e->index);
@@ -158,7 +158,7 @@ static int install(struct cn_raft *r, const struct cn_raft_msg *m)
     size_t len;
 
     if (cn_raft_conf_decode(r->rx.buf.data, r->rx.conf_len, &conf) < 0) {
-        r->stats.dropped_malformed++;
+        cn__raft_malformed(r, m, "snapshot configuration");
         rx_reset(r);
         return 0;
     }

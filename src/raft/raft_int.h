@@ -174,6 +174,9 @@ int cn__raft_send(struct cn_raft *r, const struct cn_raft_msg *m,
 bool cn__raft_is_voter(const struct cn_raft *r);
 uint32_t cn__raft_quorum(const struct cn_raft *r);
 int cn__vec_push(struct cn__vec *v, const void *item);
+/* Counts (and logs at DEBUG) a message that no correct peer could send. */
+void cn__raft_malformed(struct cn_raft *r, const struct cn_raft_msg *m,
+                        const char *why);
 void cn__raft_fail_leader_work(struct cn_raft *r);
 void cn__raft_logf(const struct cn_raft *r, enum cn_log_level lvl,
                    const char *fmt, ...) CN_PRINTF(3, 4);

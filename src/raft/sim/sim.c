@@ -345,6 +345,17 @@ static void restart(struct sim *s, uint32_t slot)
                (unsigned long long)d->first, (unsigned long long)disk_last(d));
 }
 
+void sim_collect_stats(struct sim *s, const struct cn_raft *r)
+{
+    struct cn_raft_stats st;
+    if (!r)
+        return;
+    cn_raft_stats(r, &st);
+    s->n_installs += st.snapshots_installed;
+    s->n_malformed += st.dropped_malformed;
+    s->n_lease_drops += st.dropped_lease;
+}
+
 void sim_crash(struct sim *s, uint32_t slot)
 {
     struct sim_node *n = &s->nodes[slot];
@@ -353,6 +364,7 @@ void sim_crash(struct sim *s, uint32_t slot)
                n->busy ? " (mid-sync: batch torn)" : "");
     if (n->busy)
         persist(s, n, &n->rd, true);
+    sim_collect_stats(s, n->r);
     cn_raft_free(n->r);
     n->r = NULL;
     free(n->core_snap);
@@ -581,6 +593,7 @@ void sim_close(struct sim *s)
 {
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         struct sim_node *n = &s->nodes[i];
+        sim_collect_stats(s, n->r);
         cn_raft_free(n->r);
         free(n->core_snap);
         for (size_t k = 0; k < n->inbox_n; k++)
@@ -640,5 +653,13 @@ int sim_run(struct sim *s)
         return 1;
     }
     sim_tracef(s, "CONVERGED at %llu", (unsigned long long)s->now);
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        struct cn_raft_stats st;
+        cn_raft_stats(s->nodes[i].r, &st);
+        if (st.dropped_malformed) /* Every peer here is correct. */
+            sim_fail(s, "n%u dropped %llu messages of correct peers as "
+                     "malformed", i + 1,
+                     (unsigned long long)st.dropped_malformed);
+    }
     return sim_check_final(s);
 }

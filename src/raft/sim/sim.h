@@ -158,6 +158,7 @@ struct sim {
     /* Counters for the summary. */
     uint64_t n_msgs, n_dropped, n_crashes, n_parts, n_acked, n_reads_ok;
     uint64_t n_failed, n_confs, n_transfers, n_snaps, n_elections;
+    uint64_t n_installs, n_malformed, n_lease_drops; /* From core stats. */
 };
 
 /* sim.c */
@@ -175,6 +176,7 @@ uint64_t sim_disk_chain(const struct sim_disk *d, uint64_t index);
 void sim_disk_last(const struct sim_disk *d, uint64_t *index, uint64_t *term);
 
 void sim_crash(struct sim *s, uint32_t slot);
+void sim_collect_stats(struct sim *s, const struct cn_raft *r);
 struct cn_raft *sim_core(struct sim *s, uint32_t slot); /* Sets log_node. */
 
 /* sim_client.c */

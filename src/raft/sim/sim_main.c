@@ -116,6 +116,7 @@ static int run_one(uint64_t seed, int trace, struct sim *out_stats)
                 (unsigned long long)seed, s->p.nodes, s->violation);
     if (rc && trace == 1)
         printf("FAIL seed %llu: %s\n", (unsigned long long)seed, s->violation);
+    sim_close(s); /* Folds the cores' own counters in. */
     if (out_stats) {
         out_stats->n_msgs += s->n_msgs;
         out_stats->n_dropped += s->n_dropped;
@@ -128,9 +129,11 @@ static int run_one(uint64_t seed, int trace, struct sim *out_stats)
         out_stats->n_transfers += s->n_transfers;
         out_stats->n_snaps += s->n_snaps;
         out_stats->n_elections += s->n_elections;
+        out_stats->n_installs += s->n_installs;
+        out_stats->n_malformed += s->n_malformed;
+        out_stats->n_lease_drops += s->n_lease_drops;
     }
     last_hash = s->trace_hash ^ s->now;
-    sim_close(s);
     free(s);
     return rc;
 }
@@ -186,7 +189,8 @@ static int campaign(uint64_t first, uint64_t count, bool quiet)
     printf("raft_sim: %llu seeds from %llu%s%s: %llu failed, %.1f s "
            "(elections %llu, acked %llu, reads %llu, failed-requests %llu, "
            "crashes %llu, partitions %llu, conf changes %llu, transfers %llu, "
-           "snapshots %llu, messages %llu, dropped %llu)\n",
+           "snapshots %llu, installs %llu, messages %llu, dropped %llu, "
+           "lease-ignored votes %llu, malformed %llu)\n",
            (unsigned long long)done, (unsigned long long)first,
            opt_mutant ? ", mutant " : "", opt_mutant ? opt_mutant : "",
            (unsigned long long)failed, now_s() - t0,
@@ -194,8 +198,10 @@ static int campaign(uint64_t first, uint64_t count, bool quiet)
            (unsigned long long)tot.n_reads_ok, (unsigned long long)tot.n_failed,
            (unsigned long long)tot.n_crashes, (unsigned long long)tot.n_parts,
            (unsigned long long)tot.n_confs, (unsigned long long)tot.n_transfers,
-           (unsigned long long)tot.n_snaps, (unsigned long long)tot.n_msgs,
-           (unsigned long long)tot.n_dropped);
+           (unsigned long long)tot.n_snaps, (unsigned long long)tot.n_installs,
+           (unsigned long long)tot.n_msgs, (unsigned long long)tot.n_dropped,
+           (unsigned long long)tot.n_lease_drops,
+           (unsigned long long)tot.n_malformed);
 #ifdef CN_RAFT_MUTANTS
     if (opt_mutant)
         printf("mutant %s acted %lu times\n", opt_mutant, cn__raft_mutant_hits);
