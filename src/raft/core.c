@@ -290,7 +290,8 @@ static int restore_entries(struct cn_raft *r, const struct cn_raft_restore *rs)
             (e[i].len && !e[i].data) || e[i].kind < CN_RAFT_ENTRY_NORMAL ||
             e[i].kind > CN_RAFT_ENTRY_NOOP)
             return CN_ECORRUPT;
-        if (e[i].index == rs->snap_index && e[i].term != rs->snap_term)
+        if ((e[i].index == rs->snap_index && e[i].term != rs->snap_term) ||
+            (e[i].index > rs->snap_index && e[i].term < rs->snap_term))
             return CN_ECORRUPT;
     }
     if (e[n - 1].index <= rs->snap_index)
