@@ -444,6 +444,19 @@ static void take_ready(struct sim *s, uint32_t slot)
         sim_fail(s, "ready: %s", cn_strerror(rc));
         return;
     }
+    if (s->trace) {
+        const struct cn_raft_ready *rd = &n->rd;
+        sim_tracef(s, "n%u batch: %s%llu/%llu entries=%llu..%llu%s apply=%llu..%llu "
+                   "now=%zu after-sync=%zu reads=%zu failed=%zu",
+                   slot + 1, rd->hs_changed ? "HS term/vote=" : "term/vote=",
+                   (unsigned long long)rd->term, (unsigned long long)rd->vote,
+                   (unsigned long long)(rd->n_entries ? rd->entries[0].index : 0),
+                   (unsigned long long)(rd->n_entries ? rd->entries[rd->n_entries - 1].index : 0),
+                   rd->snapshot ? " SNAPSHOT" : "",
+                   (unsigned long long)(rd->n_committed ? rd->committed[0].index : 0),
+                   (unsigned long long)(rd->n_committed ? rd->committed[rd->n_committed - 1].index : 0),
+                   rd->n_msgs_now, rd->n_msgs, rd->n_reads, rd->n_failed);
+    }
     sim_check_batch(s, slot, &n->rd);
     for (size_t i = 0; i < n->rd.n_msgs_now; i++)
         sim_net_send(s, slot, &n->rd.msgs_now[i]);
@@ -583,6 +596,18 @@ void sim_init(struct sim *s, uint64_t seed, uint32_t nodes_override, int trace)
     sim_op_new(s, 0, 0);
     s->ops_n = 1; /* Cookie 0 means none. */
     cn_buf_init(&s->enc, CN_RAFT_MSG_BYTES_MAX);
+    {
+        const struct sim_params *p = &s->p;
+        sim_tracef(s, "SEED %llu nodes=%u spares=%u drop=%u/1000 dup=%u/1000 "
+                   "delay=%u..%u part=%u crash=%u sync<=%u snap_every=%u "
+                   "msg_entries=%u inflight=%u chunk=%u election=%u nemesis=%u%% "
+                   "steps=%llu",
+                   (unsigned long long)s->seed, p->nodes, p->spares, p->drop_pm,
+                   p->dup_pm, p->delay_min, p->delay_max, p->part_pm, p->crash_pm,
+                   p->sync_max, p->snap_every, p->max_msg_entries, p->inflight_max,
+                   p->chunk_bytes, p->election_ticks, p->nemesis_pct,
+                   (unsigned long long)p->main_steps);
+    }
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         s->nodes[i].id = i + 1;
         start_fresh(s, i);
@@ -617,15 +642,6 @@ int sim_run(struct sim *s)
     const struct sim_params *p = &s->p;
     uint64_t end;
 
-    sim_tracef(s, "SEED %llu nodes=%u spares=%u drop=%u/1000 dup=%u/1000 "
-               "delay=%u..%u part=%u crash=%u sync<=%u snap_every=%u "
-               "msg_entries=%u inflight=%u chunk=%u election=%u nemesis=%u%% "
-               "steps=%llu",
-               (unsigned long long)s->seed, p->nodes, p->spares, p->drop_pm,
-               p->dup_pm, p->delay_min, p->delay_max, p->part_pm, p->crash_pm,
-               p->sync_max, p->snap_every, p->max_msg_entries, p->inflight_max,
-               p->chunk_bytes, p->election_ticks, p->nemesis_pct,
-               (unsigned long long)p->main_steps);
     for (s->now = 0; s->now < p->main_steps && !s->violation[0]; s->now++)
         step(s);
     if (s->violation[0])

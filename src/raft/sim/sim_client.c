@@ -177,8 +177,9 @@ void sim_nemesis(struct sim *s)
     uint32_t v = s->nem_slot;
     uint64_t until;
 
-    if (s->nem_at != s->now || !s->nodes[v].up)
+    if (s->nem_at == 0 || s->nem_at != s->now || !s->nodes[v].up)
         return;
+    s->nem_at = 0;
     if (cn_prng_chance(&s->prng, 1, 2)) {
         sim_crash(s, v);
         return;
