@@ -10,7 +10,7 @@ build_pkgs=(gcc make pkg-config meson ninja-build
             libssl-dev libldns-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev
            python3 python3-pytest python3-requests python3-consul python3-dnspython
-           iproute2 nftables procps)
+           iproute2 nftables procps iputils-ping)
 bench_pkgs=(etcd-server)
 
 pkgs=("${build_pkgs[@]}")

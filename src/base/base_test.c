@@ -305,6 +305,17 @@ static void test_rbtree_vs_reference(void **state)
         scanned++;
     }
     assert_int_equal(scanned, in_c);
+    /* Replace swaps a node for a copy in place, order intact. */
+    static struct item copies[N];
+    for (int i = 0; i < N; i++) {
+        if (items[i].in && i % 3 == 0) {
+            copies[i] = items[i];
+            cn_rb_replace(&t, &items[i].node, &copies[i].node);
+            assert_true(cn_rb_find(&t, items[i].key, items[i].len) == &copies[i].node);
+            cn_rb_replace(&t, &copies[i].node, &items[i].node);
+        }
+    }
+    rb_check(t.root, NULL);
     /* Duplicate insert returns the existing node. */
     for (int i = 0; i < N; i++) {
         if (items[i].in) {

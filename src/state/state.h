@@ -33,19 +33,23 @@ enum cn_state_cmd_type {
 };
 
 enum cn_kv_verb {
-    CN_KV_SET = 1,
+    CN_KV_SET = 1,        /* Keeps a lock holder; LockIndex becomes 0 and an
+                           * unchanged row keeps its ModifyIndex (kvs.go). */
     CN_KV_CAS,            /* Write if ModifyIndex == index (0: must not exist). */
     CN_KV_LOCK,           /* Acquire with session (issue 5). */
     CN_KV_UNLOCK,         /* Release with session (issue 5). */
     CN_KV_GET,            /* Txn only: fails the txn if missing. */
-    CN_KV_GET_OR_EMPTY,   /* Txn only: null result if missing. */
+    CN_KV_GET_OR_EMPTY,   /* Txn only: if missing, the result is the op's
+                           * own entry (Key, Flags, ModifyIndex = index),
+                           * Value nil: Consul's txn.go does that. */
     CN_KV_GET_TREE,       /* Txn only. */
     CN_KV_CHECK_INDEX,    /* Txn only. */
     CN_KV_CHECK_SESSION,  /* Txn only. */
     CN_KV_CHECK_NOT_EXISTS, /* Txn only. */
     CN_KV_DELETE,
     CN_KV_DELETE_TREE,
-    CN_KV_DELETE_CAS,     /* Delete if ModifyIndex == index (0 never deletes). */
+    CN_KV_DELETE_CAS,     /* Delete if ModifyIndex == index (0 never deletes;
+                           * a missing key is true, as in Consul). */
 };
 
 /* Borrowed views; nothing here is retained by the encoders. */
@@ -60,10 +64,11 @@ struct cn_kv_op {
     const char *session;    /* NUL-terminated, or NULL. */
 };
 
-/* Encode a command into out (appended). 0, -EMSGSIZE, -ENOMEM or
- * CN_EMALFORMED if an op is impossible (txn-only verb outside a txn, more
- * than CN_TXN_OPS_MAX ops, key over CN_KV_KEY_BYTES_MAX, value over
- * CN_KV_VALUE_BYTES_MAX). */
+/* Encode a command into out (appended; on error out is left as it was).
+ * 0, -EMSGSIZE, -ENOMEM or CN_EMALFORMED if an op is impossible (unknown
+ * verb, txn-only verb outside a txn, more than CN_TXN_OPS_MAX ops, key over
+ * CN_KV_KEY_BYTES_MAX, value over CN_KV_VALUE_BYTES_MAX, session longer
+ * than CN_SESSION_ID_BYTES, an empty key for set/cas/lock/unlock). */
 int cn_state_cmd_kv(struct cn_buf *out, const struct cn_kv_op *op);
 int cn_state_cmd_txn(struct cn_buf *out, const struct cn_kv_op *ops,
                      size_t n_ops);
@@ -84,17 +89,30 @@ void cn_state_free(struct cn_state *st);  /* NULL is a no-op; watches are
 
 /* Applies one committed command at `index` (> last applied, asserted).
  * The reply (may be NULL when nobody waits, e.g. on followers) receives a
- * MessagePack result for the proposer:
- *   CN_CMD_KV:  bool (true = applied; false = CAS/lock refused)
+ * MessagePack result for the proposer, appended:
+ *   CN_CMD_KV:  bool (true = applied; false = CAS/lock refused), or a str:
+ *               an error Consul returns from its FSM as an RPC error (HTTP
+ *               500), e.g. `invalid session "x"` or `missing session`.
  *   CN_CMD_TXN: map {"Results": [entry...] | nil,
  *                    "Errors":  [{"OpIndex": uint, "What": str}...] | nil}
  *               entry = map {"KV": kv-entry | nil}; kv-entry as
- *               cn_state_kv_entry_encode below.
+ *               cn_state_kv_entry_encode below. Success: Results is an
+ *               array (maybe empty), Errors nil. Rolled back: Results nil,
+ *               Errors lists every failing op (Consul runs them all).
  *   CN_CMD_TOMBSTONE_REAP: nil
- * Returns 0 (also for refused CAS or a rolled-back txn: those are results),
- * CN_EMALFORMED for an undecodable command (state untouched, index still
- * consumed), or -ENOMEM (state untouched). Watches fire after the change
- * is complete, before this returns. */
+ * Returns
+ *   0             applied (also a refused CAS or a rolled-back txn: those
+ *                 are results);
+ *   CN_EMALFORMED undecodable command: state untouched, index consumed;
+ *   CN_ELIMIT     the write would take stored key+value bytes over
+ *                 bytes_max: state untouched, index consumed, no reply;
+ *   CN_ETOOBIG    applied, but the reply did not fit reply->max (or memory):
+ *                 the reply is cut back to its original length (followers
+ *                 pass no reply and must end in the same state);
+ *   -ENOMEM       state untouched and the index NOT consumed: the caller
+ *                 may retry the same index.
+ * Watches fire after the change is complete, before this returns. A watch
+ * callback must not call cn_state_apply/restore (asserted). */
 int cn_state_apply(struct cn_state *st, uint64_t index, const uint8_t *cmd,
                    size_t cmd_len, struct cn_buf *reply);
 
@@ -117,6 +135,9 @@ struct cn_kv_entry {
     uint64_t modify_index;
     uint64_t lock_index;
     const char *session;    /* NULL when unlocked. */
+    /* Private: cn_state_kv_entry_decode copies Session here, since the
+     * input's bytes are not NUL-terminated. */
+    char session_buf[CN_SESSION_ID_BYTES + 1];
 };
 
 /* 0 or CN_ENOTFOUND (tombstones are not found). */
@@ -146,7 +167,9 @@ size_t cn_state_kv_count(const struct cn_state *st);
  * "Session" (only when locked),"CreateIndex","ModifyIndex"}. */
 void cn_state_kv_entry_encode(struct cn_mp_writer *w,
                               const struct cn_kv_entry *e, bool with_value);
-/* Decodes one such map; views borrow from the reader's input. */
+/* Decodes one such map; views borrow from the reader's input (except
+ * session, which points into out->session_buf). Unknown fields are
+ * skipped. 0 or CN_EMALFORMED. */
 int cn_state_kv_entry_decode(struct cn_mp_reader *r, struct cn_kv_entry *out);
 
 /* ---- watches (blocking queries) ----
@@ -177,14 +200,15 @@ struct cn_watch {
     cn_watch_fn *fn;
     void *ctx;
     /* Owned by the store while armed; zero-initialise before first use. */
-    struct cn_watch *next, *prev;   /* Bucket chain. */
-    struct cn_watch *fire_next;
-    void *bucket;
-    uint64_t seq;
-    bool armed;
+    struct cn_watch *next, *prev;   /* Chain in a bucket or the fire list. */
+    void *bucket;                   /* The list it is on. */
+    uint64_t seq;                   /* Arming order. */
+    bool armed;                     /* Readable: armed or waiting to fire. */
 };
 
-/* Arms w. key/prefix bytes are copied. 0 or -ENOMEM (w stays unarmed). */
+/* Arms w (an armed w is moved: cancelled first). key/prefix bytes are
+ * copied. 0, -EINVAL (wrong kind, key over CN_KV_KEY_BYTES_MAX) or -ENOMEM
+ * (w left unarmed). */
 int cn_state_watch_kv(struct cn_state *st, struct cn_watch *w,
                       enum cn_watch_kind kind, const uint8_t *key,
                       size_t key_len);
@@ -200,8 +224,12 @@ size_t cn_state_watch_count(const struct cn_state *st);
  * the old state is kept. After a restore every armed watch fires (indexes
  * may have gone backwards; clients reset, consul-compat.md 3.2). */
 typedef int cn_state_write_fn(void *ctx, const void *data, size_t len);
+/* Streams the store to fn in chunks. 0, -ENOMEM, or fn's nonzero return
+ * (the stream is then incomplete). */
 int cn_state_snapshot(const struct cn_state *st, cn_state_write_fn *fn,
                       void *ctx);
+/* 0; CN_ECORRUPT (bad CRC, truncated, inconsistent content);
+ * CN_EUNSUPPORTED (unknown version); -ENOMEM. */
 int cn_state_restore(struct cn_state *st, const uint8_t *data, size_t len);
 
 #endif
