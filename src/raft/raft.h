@@ -253,8 +253,11 @@ int cn_raft_new(struct cn_raft **out, const struct cn_raft_config *cfg,
 void cn_raft_free(struct cn_raft *r); /* NULL is a no-op. */
 
 /* First start of a new cluster: every initial server calls this with the
- * same configuration, which becomes entry 1 of term 1. 0, CN_ESTATE (not a
- * fresh server), -EINVAL (bad configuration). */
+ * same configuration, which becomes entry 1 of term 1, and makes the next
+ * batch (that entry and term 1) durable before it serves anything. A crash
+ * before that leaves an empty data directory, and bootstrapping again is
+ * safe: nothing was acknowledged. 0, CN_ESTATE (not a fresh server),
+ * -EINVAL (bad configuration). */
 int cn_raft_bootstrap(struct cn_raft *r, const struct cn_raft_conf *conf);
 
 /* ---- inputs ----------------------------------------------------------- */

@@ -284,6 +284,13 @@ static void start_fresh(struct sim *s, uint32_t slot)
         conf.n = s->p.nodes;
         rc = cn_raft_bootstrap(sim_core(s, slot), &conf);
         CN_ASSERT(rc == 0);
+        /* The shell makes the bootstrap durable before it starts serving
+         * (the configuration is the data directory's first write). */
+        rc = cn_raft_ready(n->r, &n->rd);
+        CN_ASSERT(rc == 0 && n->rd.n_entries == 1 && n->rd.n_msgs == 0);
+        sim_check_batch(s, slot, &n->rd);
+        persist(s, n, &n->rd, false);
+        cn_raft_advance(n->r, &n->rd);
     }
     n->up = true;
     n->tick_phase = (uint32_t)cn_prng_below(&s->prng, SIM_TICK);
