@@ -170,7 +170,9 @@ struct cn_raft_msg {
 
 struct cn_raft_snapshot {
     uint64_t index, term;
-    struct cn_raft_conf conf; /* The configuration as of index. */
+    /* The configuration as of index: cn_raft_conf_encode() gives the bytes
+     * that snapshot files keep (snap.h's conf) and restore decodes. */
+    struct cn_raft_conf conf;
     const uint8_t *data;
     size_t len;
 };
@@ -322,7 +324,8 @@ struct cn_raft_status {
     uint64_t id;
     enum cn_raft_role role;
     uint64_t term, vote, leader; /* leader: CN_RAFT_NONE when unknown. */
-    uint64_t commit, applied;
+    uint64_t commit;
+    uint64_t applied;            /* Handed to the shell in rd.committed. */
     uint64_t first_index, last_index; /* Log held in memory. */
     uint64_t snap_index, snap_term;
     /* Ticks since the leader was last heard from (0 on the leader):
