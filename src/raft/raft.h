@@ -36,13 +36,14 @@
  *   7. cn_raft_advance(r, &rd).
  *
  * Between cn_raft_ready() and cn_raft_advance() every pointer in rd stays
- * valid, and the shell must not call any other mutating cn_raft_* function
+ * valid (messages point into the core's log: encode them before advance),
+ * and the shell must not call any other mutating cn_raft_* function
  * (asserted): inputs that arrive while a batch is being synced are queued
  * by the shell and form the next batch (that is the group commit).
  * A shell that crashes anywhere in 1-7 restarts from what step 2 made
  * durable; nothing else is required for safety.
  *
- * Proposal cookies: cn_raft_propose/change take a caller cookie (nonzero)
+ * Proposal cookies: cn_raft_propose/change take a caller cookie (0: none)
  * that comes back exactly once: in rd.committed[i].cookie when the entry is
  * committed and handed to apply, or in rd.failed (CN_ENOLEADER: leadership
  * was lost, the outcome is unknown; the entry may still commit under the
@@ -270,7 +271,7 @@ int cn_raft_bootstrap(struct cn_raft *r, const struct cn_raft_conf *conf);
 int cn_raft_step(struct cn_raft *r, const struct cn_raft_msg *m);
 void cn_raft_tick(struct cn_raft *r);
 
-/* Leader only. data is copied. cookie nonzero. 0 and *index_out,
+/* Leader only. data is copied. 0 and *index_out,
  * CN_ENOLEADER, CN_ESTATE (leadership transfer in progress), CN_ELIMIT
  * (too much uncommitted), -EMSGSIZE, -ENOMEM. */
 int cn_raft_propose(struct cn_raft *r, const void *data, size_t len,
