@@ -507,6 +507,7 @@ static void process(struct sim *s, uint32_t slot)
 static void step(struct sim *s)
 {
     uint32_t order[SIM_NODES_MAX];
+    uint64_t x;
 
     if (!s->live) {
         sim_nemesis(s);
@@ -534,10 +535,13 @@ static void step(struct sim *s)
         else
             cn_raft_tick(sim_core(s, i));
     }
+    /* A uniformly random order from one draw (9! < 2^64). */
+    x = cn_prng_next(&s->prng);
     for (uint32_t i = 0; i < s->n_nodes; i++)
         order[i] = i;
     for (uint32_t i = s->n_nodes; i > 1; i--) {
-        uint32_t j = (uint32_t)cn_prng_below(&s->prng, i), t = order[i - 1];
+        uint32_t j = (uint32_t)(x % i), t = order[i - 1];
+        x /= i;
         order[i - 1] = order[j];
         order[j] = t;
     }
