@@ -225,7 +225,7 @@ void cn__raft_become_leader(struct cn_raft *r)
         cn__raft_peer_reset(r, &r->peers[i]);
     r->transfer_to = CN_RAFT_NONE;
     r->uncommitted_bytes = 0;
-    r->read_round = r->read_round_sent = 0;
+    r->read_round_sent = 0;
     r->heartbeat_elapsed = r->election_elapsed = 0;
     r->contact_ticks = 0;
     /* Thesis 6.4 / paper 8: a no-op of our term, so that we learn what is

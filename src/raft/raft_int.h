@@ -140,7 +140,6 @@ struct cn_raft {
     uint32_t transfer_elapsed;
     uint64_t uncommitted_bytes;
     bool need_bcast;               /* New entries to ship at ready(). */
-    uint64_t read_round;           /* Last round number handed out. */
     uint64_t read_round_sent;      /* Last round broadcast. */
     struct cn__vec reads_wait;     /* cn__raft_read, unconfirmed */
     struct cn__vec reads_ok;       /* cn__raft_read, confirmed */
@@ -151,7 +150,7 @@ struct cn_raft {
     struct cn__vec out;            /* cn__raft_out */
     struct cn__vec failed;         /* cn_raft_failed */
     struct cn_buf out_bytes;       /* Snapshot chunks of queued messages. */
-    bool hs_dirty, soft_dirty;
+    bool soft_dirty;               /* Role or leader changed. */
     uint64_t ready_term, ready_vote; /* Last hard state handed out. */
     /* The batch between ready() and advance(). */
     bool in_ready;
