@@ -11,7 +11,7 @@ build_pkgs=(gcc make pkg-config meson ninja-build
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev
            python3 python3-pytest python3-requests python3-consul python3-dnspython
            iproute2 nftables procps)
-bench_pkgs=(etcd-server)
+bench_pkgs=(etcd-server dnsperf)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in
