@@ -36,8 +36,8 @@ int cn__dns_text_to_wire(const char *text, uint8_t *out, size_t *len_out)
 
     if (n > 0 && text[n - 1] == '.')
         n--;                       /* FQDN form */
-    if (n == 0)
-        return -EINVAL;            /* the root is never a name of ours */
+    if (n == 0 || text[n - 1] == '.')
+        return -EINVAL;            /* the root, or an empty last label */
     while (i < n) {
         size_t start = i;
         while (i < n && text[i] != '.')

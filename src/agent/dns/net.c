@@ -13,7 +13,8 @@
  * of order, which RFC 7766 6.2.1.1 allows, matched by ID); reading pauses
  * past that or past CN_DNS_TCP_WRITE_QUEUE_BYTES_MAX of unsent replies.
  * Connections idle for CN_DNS_TCP_IDLE_TIMEOUT_MS are closed. When a client
- * closes while queries are pending, their lookups are cancelled.
+ * closes (EOF or error) while queries are pending, their lookups are
+ * cancelled and the queries freed at once.
  *
  * A 250 ms timer drives deadlines: lookup and recursor timeouts
  * (cn__dns_sweep) and TCP idleness.
@@ -64,7 +65,7 @@ struct cn__dns_tcp_conn {
     uint64_t last_ms;
     uint32_t pending;
     struct cn_buf in;
-    bool reading, closing, processing, eof;
+    bool reading, closing, processing;
 };
 
 struct cn__dns_net {
@@ -357,7 +358,7 @@ static bool conn_backlogged(struct cn__dns_tcp_conn *c)
 /* Starts or stops reading to match the connection's state. */
 static void conn_flow(struct cn__dns_tcp_conn *c)
 {
-    bool want = !c->closing && !c->eof && !conn_backlogged(c) &&
+    bool want = !c->closing && !conn_backlogged(c) &&
                 c->in.len < TCP_IN_BYTES_MAX;
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) == 0)
@@ -366,8 +367,6 @@ static void conn_flow(struct cn__dns_tcp_conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    if (c->eof && c->pending == 0 && !c->closing)
-        conn_close(c);                 /* client done, all answered */
 }
 
 /* Runs the complete frames in c->in, as far as the pipeline allows. */
@@ -411,11 +410,9 @@ static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct cn__dns_tcp_conn *c = st->data;
     (void)b;
-    if (nread == UV_EOF) {
-        c->eof = true;
-        conn_flow(c);
-        return;
-    }
+    /* EOF: the client is gone (or half-closed, which DNS clients do not
+     * do); its waiting lookups are cancelled rather than kept to the
+     * timeout. */
     if (nread < 0) {
         conn_close(c);
         return;

@@ -51,8 +51,8 @@ static void nb_text(struct nb *b, const char *s, size_t n)
     size_t i = 0;
     if (n > 0 && s[n - 1] == '.')
         n--;
-    if (n == 0)
-        b->bad = true;
+    if (n == 0 || s[n - 1] == '.')
+        b->bad = true;             /* empty, or an empty last label */
     while (i < n && !b->bad) {
         size_t start = i;
         while (i < n && s[i] != '.')
