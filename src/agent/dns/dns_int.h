@@ -30,6 +30,14 @@
 
 #include "dns.h"
 
+/* ldns/common.h, when stdbool.h has not been seen yet, defines _Bool as
+ * signed char: a file that included ldns first would disagree with the
+ * others about every bool. Always include this header (which brings
+ * stdbool.h) before any ldns header. */
+#ifdef _Bool
+#error "include dns_int.h before ldns headers"
+#endif
+
 /* DNS constants (RFC 1035, 6891, 7871). */
 enum {
     T_A = 1, T_NS = 2, T_CNAME = 5, T_SOA = 6, T_PTR = 12, T_MX = 15,

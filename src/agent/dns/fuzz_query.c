@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ldns/ldns.h>
 #include <uv.h>
 
 #include "dns_int.h"
+#include <ldns/ldns.h>   /* after dns_int.h: see there */
 #include "fake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -20,9 +20,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include <ldns/ldns.h>
 
 #include "dns_int.h"
+#include <ldns/ldns.h>   /* after dns_int.h: see there */
 
 #define FREE_QS_KEEP 256        /* recycled query structs kept */
 #define ARENA_BYTES_MAX (4u << 20)

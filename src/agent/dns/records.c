@@ -27,9 +27,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include <ldns/ldns.h>
 
 #include "dns_int.h"
+#include <ldns/ldns.h>   /* after dns_int.h: see there */
 
 /* ---- names ---- */
 

@@ -18,10 +18,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include <ldns/ldns.h>
 #include <uv.h>
 
 #include "dns_int.h"
+#include <ldns/ldns.h>   /* after dns_int.h: see there */
 
 #define FWD_RECV_BYTES 65536
 

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include <ldns/ldns.h>
 
 #include "dns_int.h"
+#include <ldns/ldns.h>   /* after dns_int.h: see there */
 #include "fake.h"
 
 /* Each test file uses a different subset of these helpers. */
