@@ -271,6 +271,7 @@ struct cn_dns_server {
     struct cn__dns_q forwards;       /* sentinel */
     uint64_t next_id;
     struct cn__dns_q *free_qs;       /* recycled (next-linked) */
+    size_t n_free;
     size_t n_qs;                     /* allocated and live */
 
     struct cn__dns_cache cache;

@@ -422,11 +422,12 @@ static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     conn_process(c);
 }
 
-void cn__dns_net_tcp_done(struct cn_dns_server *s, struct cn__dns_q *q)
+/* Unlinks q from its connection (which no longer answers for it). */
+static struct cn__dns_tcp_conn *detach(struct cn__dns_q *q)
 {
     struct cn__dns_tcp_conn *c = q->conn;
     if (!c)
-        return;
+        return NULL;
     if (q->cprev)
         q->cprev->cnext = q->cnext;
     else
@@ -434,9 +435,16 @@ void cn__dns_net_tcp_done(struct cn_dns_server *s, struct cn__dns_q *q)
     if (q->cnext)
         q->cnext->cprev = q->cprev;
     q->conn = NULL;
+    q->cnext = q->cprev = NULL;
     CN_ASSERT(c->pending > 0);
     c->pending--;
-    if (!s->closing && !c->closing)
+    return c;
+}
+
+void cn__dns_net_tcp_done(struct cn_dns_server *s, struct cn__dns_q *q)
+{
+    struct cn__dns_tcp_conn *c = detach(q);
+    if (c && !s->closing && !c->closing)
         conn_process(c);
 }
 
@@ -467,7 +475,10 @@ void cn__dns_net_send_tcp(struct cn_dns_server *s, struct cn__dns_q *q,
         return;
     w = cn_alloc(sizeof *w + 2 + len);
     if (!w) {
+        /* The caller frees q after this: take it off the connection
+         * first, so closing it does not free q too. */
         s->stats.send_errors++;
+        detach(q);
         conn_close(c);
         return;
     }
@@ -478,6 +489,7 @@ void cn__dns_net_send_tcp(struct cn_dns_server *s, struct cn__dns_q *q,
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, tcp_written) < 0) {
         cn_free(w);
         s->stats.send_errors++;
+        detach(q);
         conn_close(c);
     }
 }

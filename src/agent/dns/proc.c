@@ -39,6 +39,7 @@ struct cn__dns_q *cn__dns_q_new(struct cn_dns_server *s)
     q = s->free_qs;
     if (q) {
         s->free_qs = q->next;
+        s->n_free--;
     } else {
         q = cn_alloc(sizeof *q);
         if (!q) {
@@ -64,12 +65,10 @@ void cn__dns_q_free(struct cn_dns_server *s, struct cn__dns_q *q)
     q->raw = NULL;
     if (q->tr == TR_TCP)
         cn__dns_net_tcp_done(s, q);
-    size_t kept = 0;
-    for (struct cn__dns_q *f = s->free_qs; f && kept < FREE_QS_KEEP; f = f->next)
-        kept++;
-    if (kept < FREE_QS_KEEP && !s->closing) {
+    if (s->n_free < FREE_QS_KEEP && !s->closing) {
         q->next = s->free_qs;
         s->free_qs = q;
+        s->n_free++;
     } else {
         cn_free(q);
     }

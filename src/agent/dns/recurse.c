@@ -145,7 +145,10 @@ static int attempt(struct cn_dns_server *s, struct cn__dns_q *q)
     f->s = s;
     f->q = q;
     f->to = s->conf.recursors[q->rec_i];
-    f->id = (uint16_t)cn_prng_next(&s->prng);
+    /* Unpredictable IDs (with the kernel's random source port) make
+     * forged upstream answers hard to slip in. */
+    if (cn_rand_bytes(&f->id, sizeof f->id) < 0)
+        f->id = (uint16_t)cn_prng_next(&s->prng);
     rc = uv_udp_init(s->loop, &f->udp);
     if (rc < 0) {
         cn_free(f);

@@ -108,6 +108,14 @@ static void on_async(uv_timer_t *t)
     cn_dns_fake_complete(fake);
 }
 
+/* A decimal in [0, max], or -1. */
+static int num(const char *s, long max)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return (*s && !*end && v >= 0 && v <= max) ? (int)v : -1;
+}
+
 int main(int argc, char **argv)
 {
     const char *addr = "127.0.0.1", *recursor = NULL, *alt = NULL;
@@ -121,8 +129,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--addr") && v) addr = argv[++i];
-        else if (!strcmp(a, "--port") && v) port = atoi(argv[++i]) & 0xffff;
-        else if (!strcmp(a, "--instances") && v) instances = atoi(argv[++i]);
+        else if (!strcmp(a, "--port") && v) port = num(argv[++i], 65535);
+        else if (!strcmp(a, "--instances") && v) instances = num(argv[++i], 4000);
         else if (!strcmp(a, "--recursor") && v) recursor = argv[++i];
         else if (!strcmp(a, "--alt-domain") && v) alt = argv[++i];
         else if (!strcmp(a, "--truncate")) truncate = true;
@@ -135,8 +143,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (instances < 1 || instances > 4000)
-        instances = 10;
+    if (port < 0 || instances < 1) {
+        fprintf(stderr, "dns_testserver: bad --port or --instances\n");
+        return 2;
+    }
     fake = cn_dns_fake_new();
     if (!fake)
         return 1;
