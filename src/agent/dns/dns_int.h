@@ -284,7 +284,9 @@ struct cn_dns_server {
     uint8_t *fwd_buf;                /* recursor replies (recurse.c) */
 
     /* Clocks (tests replace them). */
-    uint64_t (*now_ms)(void);
+    /* Monotonic ms for deadlines: the loop's cached time (uv_now), or the
+     * clock when there is no loop. Tests replace it. */
+    uint64_t (*now_ms)(const struct cn_dns_server *s);
     uint64_t (*wall_s)(void);
 
     /* Test hook: when set, TR_SINK replies go here. */
@@ -366,6 +368,7 @@ void cn__dns_forward_next(struct cn_dns_server *s, struct cn__dns_q *q);
 void cn__dns_forward_stop(struct cn_dns_server *s, struct cn__dns_q *q);
 
 /* net.c */
+uint64_t cn__dns_net_now(const struct cn_dns_server *s);
 int cn__dns_net_new(struct cn_dns_server *s);
 void cn__dns_net_close(struct cn_dns_server *s, void (*cb)(void *), void *arg);
 void cn__dns_net_send_udp(struct cn_dns_server *s, struct cn__dns_q *q,

@@ -418,7 +418,7 @@ static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         return;
     }
     c->in.len += (size_t)nread;
-    conn_touch(c->s->net, c, c->s->now_ms());
+    conn_touch(c->s->net, c, c->s->now_ms(c->s));
     conn_process(c);
 }
 
@@ -537,7 +537,7 @@ static void on_connection(uv_stream_t *server, int status)
     n->tail = c;
     if (!n->head)
         n->head = c;
-    c->last_ms = s->now_ms();
+    c->last_ms = s->now_ms(s);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         conn_close(c);
         return;
@@ -551,7 +551,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_sweep(uv_timer_t *t)
 {
     struct cn_dns_server *s = t->data;
-    uint64_t now = s->now_ms();
+    uint64_t now = s->now_ms(s);
     cn__dns_sweep(s, now);
     for (struct cn__dns_tcp_conn *c = s->net->head, *next; c; c = next) {
         next = c->next;
@@ -563,6 +563,11 @@ static void on_sweep(uv_timer_t *t)
 }
 
 /* ---- setup and teardown ---- */
+
+uint64_t cn__dns_net_now(const struct cn_dns_server *s)
+{
+    return s->loop ? uv_now(s->loop) : cn_time_mono_ms();
+}
 
 int cn__dns_net_new(struct cn_dns_server *s)
 {

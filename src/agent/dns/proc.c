@@ -175,7 +175,7 @@ static void lookup_start(struct cn_dns_server *s, struct cn__dns_q *q,
         return;
     }
     q->in_map = true;
-    q->deadline_ms = s->now_ms() + s->conf.lookup_timeout_ms;
+    q->deadline_ms = s->now_ms(s) + s->conf.lookup_timeout_ms;
     cn__dns_list_append(&s->lookups, q);
     s->stats.lookups++;
     /* From here on q may be freed by a synchronous completion. */
@@ -519,7 +519,7 @@ int cn_dns_server_new(struct cn_dns_server **out, struct uv_loop_s *loop,
     cn__dns_cache_init(&s->cache);
     cn__dns_set_init(&s->scratch);
     cn_arena_init(&s->arena, ARENA_BYTES_MAX);
-    s->now_ms = cn_time_mono_ms;
+    s->now_ms = cn__dns_net_now;
     s->wall_s = wall_s;
     s->rrbuf = ldns_buffer_new(1024);
     s->out = cn_alloc(65535 + 2);

@@ -166,7 +166,7 @@ static int attempt(struct cn_dns_server *s, struct cn__dns_q *q)
         return rc;
     }
     q->fwd = f;
-    q->deadline_ms = s->now_ms() + s->conf.recursor_timeout_ms;
+    q->deadline_ms = s->now_ms(s) + s->conf.recursor_timeout_ms;
     cn__dns_list_append(&s->forwards, q);
     return 0;
 }
