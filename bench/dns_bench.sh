@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/dns_bench.sh [BUILD_DIR] [SECONDS] [RATE] - DNS SRV lookups of a
+# bench/dns_bench.sh [BUILD_DIR] [SECONDS] [RATES] - DNS SRV lookups of a
 # 10-instance service, measured with dnsperf on loopback.
 #
 # Server: BUILD_DIR/src/agent/dns/dns_testserver (the DNS module over its
@@ -7,9 +7,10 @@
 # compiled-answer cache, shuffled per query). Four runs:
 #   1. UDP throughput, closed loop (dnsperf keeps 256 queries in flight),
 #      plain queries: 3 SRV answers + glue (udp_answer_limit).
-#   2. Same with EDNS (4096): all 10 SRV answers + A + TXT glue.
-#   3. UDP latency at a fixed offered rate (RATE, default 100000 qps):
-#      per-query latencies from dnsperf -v -> p50 / p99 / p99.9 / max.
+#   2. Same with EDNS (dnsperf -e): all 10 SRV answers + A + TXT glue.
+#   3. UDP latency at fixed offered rates (RATES, comma-separated, default
+#      "25000,50000,100000" qps): per-query latencies from dnsperf -v ->
+#      p50 / p99 / p99.9 / max.
 #   4. TCP throughput (dnsperf -m tcp), for reference.
 # Target (issue 5): >= 100k qps, p99 < 1 ms. Needs dnsperf
 # (scripts/deps.sh bench). Prints one summary block; exit 0 unless a run
@@ -18,7 +19,7 @@ set -euo pipefail
 
 build=${1:-build-release}
 secs=${2:-10}
-rate=${3:-100000}
+rate=${3:-25000,50000,100000}
 bin="$build/src/agent/dns/dns_testserver"
 [ -x "$bin" ] || { echo "dns_bench: $bin not built" >&2; exit 2; }
 command -v dnsperf >/dev/null || { echo "dns_bench: dnsperf missing (scripts/deps.sh bench)" >&2; exit 2; }
@@ -49,7 +50,7 @@ field() { # file, label -> value
 
 run_tput() { # name, extra dnsperf args...
     local name=$1; shift
-    dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/q" -l "$secs" -c 4 -q 256 "$@" \
+    dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/q" -l "$secs" -c 4 -q 256 -b 4096 "$@" \
         >"$tmp/$name" 2>&1 || true
     printf '%-26s qps=%-12s lost=%-18s avg_latency_s=%s size=%s\n' "$name" \
         "$(field "$tmp/$name" 'Queries per second' | awk '{printf "%.0f", $1}')" \
@@ -60,18 +61,20 @@ run_tput() { # name, extra dnsperf args...
 
 echo "== DNS SRV, 10 instances, dnsperf on loopback, ${secs}s per run ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 run_tput udp-srv
-run_tput udp-srv-edns4096 -e -b 4096 -O suppress=timeout
-# Latency at a fixed rate: one line per answered query.
-dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/q" -l "$secs" -c 4 -q 1000 -Q "$rate" -v \
-    >"$tmp/lat" 2>&1 || true
-awk '/^> /{print $NF * 1000000}' "$tmp/lat" | sort -n >"$tmp/lat.us"
-n=$(wc -l <"$tmp/lat.us")
-pct() { [ "$n" -gt 0 ] && sed -n "$(( ($1 * n + 999) / 1000 ))p" "$tmp/lat.us" || echo -; }
-printf '%-26s offered=%s achieved_qps=%s answered=%s p50_us=%s p99_us=%s p99.9_us=%s max_us=%s lost=%s\n' \
-    "udp-srv-latency" "$rate" \
-    "$(field "$tmp/lat" 'Queries per second' | awk '{printf "%.0f", $1}')" "$n" \
-    "$(pct 500)" "$(pct 990)" "$(pct 999)" "$(tail -1 "$tmp/lat.us")" \
-    "$(field "$tmp/lat" 'Queries lost' | tr -d ' ')"
+run_tput udp-srv-edns -e
+# Latency at fixed offered rates: one dnsperf -v line per answered query.
+for r in ${rate//,/ }; do
+    dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/q" -l "$secs" -c 4 -q 1000 -b 4096 -Q "$r" -v \
+        >"$tmp/lat" 2>&1 || true
+    awk '/^> /{print $NF * 1000000}' "$tmp/lat" | sort -n >"$tmp/lat.us"
+    n=$(wc -l <"$tmp/lat.us")
+    pct() { [ "$n" -gt 0 ] && sed -n "$(( ($1 * n + 999) / 1000 ))p" "$tmp/lat.us" || echo -; }
+    printf '%-26s offered=%s achieved_qps=%s answered=%s p50_us=%s p99_us=%s p99.9_us=%s max_us=%s lost=%s\n' \
+        "udp-srv-latency" "$r" \
+        "$(field "$tmp/lat" 'Queries per second' | awk '{printf "%.0f", $1}')" "$n" \
+        "$(pct 500)" "$(pct 990)" "$(pct 999)" "$(tail -1 "$tmp/lat.us")" \
+        "$(field "$tmp/lat" 'Queries lost' | tr -d ' ')"
+done
 run_tput tcp-srv -m tcp
 
 kill -INT "$pid"; wait "$pid" 2>/dev/null || true

@@ -594,7 +594,7 @@ static int bind_pair(const struct sockaddr *addr, int *ufd, int *tfd,
     struct sockaddr_storage a;
     socklen_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                  : sizeof(struct sockaddr_in);
-    int one = 1, rc = -EADDRINUSE;
+    int one = 1, rcvbuf = 4 << 20, rc = -EADDRINUSE;
 
     for (int tries = 0; tries < 32 && rc == -EADDRINUSE; tries++) {
         memcpy(&a, addr, alen);
@@ -605,6 +605,10 @@ static int bind_pair(const struct sockaddr *addr, int *ufd, int *tfd,
             goto fail;
         }
         setsockopt(*tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Room for bursts while the loop is busy or descheduled: 4 MiB
+         * asked (the kernel caps it at net.core.rmem_max; only queued
+         * packets use it). Failure is harmless. */
+        setsockopt(*ufd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
         if (bind(*ufd, (struct sockaddr *)&a, alen) < 0 ||
             getsockname(*ufd, (struct sockaddr *)&a, &alen) < 0) {
             rc = -errno;
