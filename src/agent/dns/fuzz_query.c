@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uv.h>
 
 #include "dns_int.h"
 #include <ldns/ldns.h>   /* after dns_int.h: see there */

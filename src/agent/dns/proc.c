@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <string.h>
 
-
 #include "dns_int.h"
 #include <ldns/ldns.h>   /* after dns_int.h: see there */
 

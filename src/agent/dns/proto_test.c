@@ -222,6 +222,20 @@ static void test_truncation_sizes(void **state)
     t_ask_ex(t, "long.service.consul", LDNS_RR_TYPE_SRV, 0, true);
     assert_int_equal(T_NANS(t), 40);
     assert_false(ldns_pkt_tc(t->pkt));
+    /* One answer whose Additional alone is too big: sent without it. */
+    char key[16], value[400];
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = 0;
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cn_dns_fake_meta(t->f, "web-7", key, value);
+    }
+    t_ask(t, "web-7.node.consul", LDNS_RR_TYPE_A);
+    assert_int_equal(T_NANS(t), 1);
+    assert_int_equal(T_NADD(t), 0);
+    assert_true(ldns_pkt_tc(t->pkt));
+    t_ask_ex(t, "web-7.node.consul", LDNS_RR_TYPE_A, 4096, false);
+    assert_int_equal(T_NADD(t), 4);
     /* 5000 distinct addresses over TCP: 4096 A records at most... */
     for (int i = 0; i < 4900; i++) {
         snprintf(addr, sizeof addr, "10.%d.%d.%d", 100 + i / 65536,

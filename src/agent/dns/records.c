@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <string.h>
 
-
 #include "dns_int.h"
 #include <ldns/ldns.h>   /* after dns_int.h: see there */
 

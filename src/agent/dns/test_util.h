@@ -15,7 +15,6 @@
 #include <string.h>
 #include <cmocka.h>
 
-
 #include "dns_int.h"
 #include <ldns/ldns.h>   /* after dns_int.h: see there */
 #include "fake.h"

@@ -13,12 +13,12 @@
  * (measured uncompressed) or the EDNS size (measured as sent), less 8
  * bytes for the UDP header; TCP fits 65523 bytes and keeps at most 1024
  * SRV or 4096 other answers. The authority section goes first when
- * trimming. At least one answer is always kept. TC is set only with
+ * trimming. At least one answer is always kept (if that one alone is too
+ * big, its Additional records are left out). TC is set only with
  * enable_truncate.
  */
 #include <errno.h>
 #include <string.h>
-
 
 #include "dns_int.h"
 #include <ldns/ldns.h>   /* after dns_int.h: see there */
@@ -361,6 +361,7 @@ static const uint32_t *group_order(struct cn_dns_server *s,
 struct fit {
     uint32_t k;          /* groups sent */
     bool auth;           /* authority section kept */
+    bool no_ext;         /* the one group left goes without Additional */
     bool trimmed;
 };
 
@@ -374,7 +375,7 @@ static struct fit fit_groups(const struct cn_dns_server *s,
     bool tcp = q->tcp_rules;
     bool classic = !tcp && !(r->edns && r->edns_size > DNS_UDP_CLASSIC_BYTES);
     size_t max, total, auth;
-    struct fit f = { set->n_groups, true, false };
+    struct fit f = { set->n_groups, true, false, false };
     uint32_t before;
 
     if (tcp)
@@ -407,7 +408,14 @@ static struct fit fit_groups(const struct cn_dns_server *s,
         const struct cn__dns_group *g = &set->groups[order[--f.k]];
         total -= classic ? g->ans_unc + g->ext_unc : g->ans_len + g->ext_len;
     }
-    f.trimmed = f.k < before;
+    /* One answer is always sent (Consul); past that, its Additional
+     * records (node meta TXT can be kilobytes) go rather than the
+     * datagram outgrowing what the client can take. */
+    if (total > max && f.k == 1 && set->groups[order[0]].n_ext) {
+        f.no_ext = true;
+        f.trimmed = true;
+    }
+    f.trimmed = f.trimmed || f.k < before;
     return f;
 }
 
@@ -429,9 +437,9 @@ size_t cn__dns_assemble(struct cn_dns_server *s, const struct cn__dns_q *q,
            (f.auth ? set->auth.ans_len : 0);
     for (uint32_t i = 0; i < f.k; i++) {
         const struct cn__dns_group *g = &set->groups[order[i]];
-        need += g->ans_len + g->ext_len;
+        need += g->ans_len + (f.no_ext ? 0 : g->ext_len);
         counts[1] = (uint16_t)(counts[1] + g->n_ans);
-        counts[3] = (uint16_t)(counts[3] + g->n_ext);
+        counts[3] = (uint16_t)(counts[3] + (f.no_ext ? 0 : g->n_ext));
     }
     if (need > cap)
         return 0;        /* one group beyond 64 KiB: cannot be sent */
@@ -455,7 +463,7 @@ size_t cn__dns_assemble(struct cn_dns_server *s, const struct cn__dns_q *q,
         memcpy(o, set->data.data + set->auth.off, set->auth.ans_len);
         o += set->auth.ans_len;
     }
-    for (uint32_t i = 0; i < f.k; i++) {
+    for (uint32_t i = 0; i < f.k && !f.no_ext; i++) {
         const struct cn__dns_group *g = &set->groups[order[i]];
         memcpy(o, set->data.data + g->off + g->ans_len, g->ext_len);
         o += g->ext_len;
