@@ -308,6 +308,10 @@ int cn_dns_prepared_done(struct cn_dns_server *s, uint64_t id, int status,
                                    : cn__dns_conf_service_ttl(&s->conf, lower);
     const char *dc = res->datacenter && *res->datacenter ? res->datacenter
                                                          : q->plan.dc;
+    /* Prepared queries may sort by the client's address: the answer is
+     * valid for the client's subnet only (Consul's errECSNotGlobal). */
+    if (q->req.ecs_len)
+        q->req.ecs[3] = q->req.ecs[2];
     reply_compiled(s, q, cn__dns_compile_service(s, q, dc, &res->nodes, ttl,
                                                  &s->scratch));
     return 0;

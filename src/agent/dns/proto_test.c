@@ -133,6 +133,14 @@ static void test_edns(void **state)
     assert_non_null(d);
     assert_int_equal(ldns_rdf_size(d), 11);
     assert_memory_equal(ldns_rdf_data(d), "\x00\x08\x00\x07\x00\x01\x18\x00\xc0\x00\x02", 11);
+    /* Prepared query answers are scoped to the client's subnet. */
+    n = t_query(q, "pq.query.consul", LDNS_RR_TYPE_A, 0, 6);
+    memcpy(q + n, opt, sizeof opt);
+    q[11] = 1;
+    assert_int_equal(t_raw(t, q, n + sizeof opt, false), 1);
+    d = ldns_pkt_edns_data(t->pkt);
+    assert_non_null(d);
+    assert_int_equal(ldns_rdf_data(d)[7], 24);
     /* ECS whose address is longer than its prefix: FORMERR. */
     memcpy(q + n, opt, sizeof opt);
     q[n + 10] = 12;
