@@ -9,6 +9,7 @@ MESON_OPTS ?=
 SEED       ?=
 SEEDS      ?= 1000
 FUZZ_SECONDS ?= 60
+BENCH_ARGS ?=
 
 .PHONY: all dev test build asan bench sim fuzz clean deps
 
@@ -46,7 +47,7 @@ bench:
 	@scripts/deps.sh bench
 	@test -f $(REL_BUILD)/build.ninja || meson setup $(REL_BUILD) --buildtype=release -Ddebug_checks=false -Db_ndebug=false
 	ninja -C $(REL_BUILD)
-	@bench/run.sh $(REL_BUILD)
+	@bench/run.sh $(REL_BUILD) $(BENCH_ARGS)
 
 # Raft simulation: `make sim SEED=n` replays one seed with a trace;
 # `make sim SEEDS=1000000` runs a campaign.

@@ -10,8 +10,8 @@ build_pkgs=(gcc make pkg-config meson ninja-build
             libssl-dev libldns-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev
            python3 python3-pytest python3-requests python3-consul python3-dnspython
-           iproute2 nftables procps)
-bench_pkgs=(etcd-server dnsperf)
+           iproute2 nftables procps iputils-ping serf)
+bench_pkgs=(etcd-server dnsperf tcpdump)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in

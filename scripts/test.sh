@@ -62,6 +62,10 @@ fi
 log "integration (debug binary)"
 [ -x "$BUILD/cairn" ] && run_pytest "$BUILD/cairn" integ
 
+log "gossip interoperability with HashiCorp serf"
+GOSSIP_NODE="$PWD/$BUILD/src/gossip/gossip_node" timeout 600 $PY -m pytest -q \
+    -p no:cacheprovider --junitxml="$results/gossip.xml" tests/gossip
+
 $PY - "$results" "$step_fail" <<'PYEOF'
 import json, os, sys, xml.etree.ElementTree as ET
 d, step_fail = sys.argv[1], int(sys.argv[2])

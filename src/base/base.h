@@ -189,8 +189,8 @@ const struct cn_logger *cn_log_process(void);
 #define CN_DEBUG_LOG(...) CN_LOG(CN_LOG_DEBUG, __VA_ARGS__)
 
 /* Coverage marks: tests assert a code path ran (TigerBeetle marks). */
-#ifdef CN_MARKS
 void cn__mark(const char *name);
+#ifdef CN_MARKS
 #define CN_MARK(name) cn__mark(name)
 #else
 #define CN_MARK(name) ((void)0)
@@ -234,6 +234,8 @@ bool cn_uuid_valid(const char *s, size_t len);
 /* Checksums, encodings, number and duration parsing.                   */
 
 uint32_t cn_crc32c(uint32_t crc, const void *data, size_t n);
+/* CRC-32 IEEE (zlib, Go crc32.ChecksumIEEE); same chaining as above. */
+uint32_t cn_crc32_ieee(uint32_t crc, const void *data, size_t n);
 
 /* Padded standard base64 (RFC 4648 section 4). */
 size_t cn_base64_encoded_len(size_t n);
@@ -309,6 +311,10 @@ struct cn_rb_node *cn_rb_find(const struct cn_rbtree *t, const void *key,
  * not insert; else returns NULL. */
 struct cn_rb_node *cn_rb_insert(struct cn_rbtree *t, struct cn_rb_node *node);
 void cn_rb_remove(struct cn_rbtree *t, struct cn_rb_node *node);
+/* Puts `repl` where `node` is (same key, asserted in debug builds) in O(1):
+ * lets a store swap a row for a reallocated copy without a re-insert. */
+void cn_rb_replace(struct cn_rbtree *t, struct cn_rb_node *node,
+                   struct cn_rb_node *repl);
 struct cn_rb_node *cn_rb_first(const struct cn_rbtree *t);
 struct cn_rb_node *cn_rb_next(const struct cn_rb_node *node);
 /* First node with key >= key (lower bound), or NULL. */

@@ -164,6 +164,9 @@ static void test_crc32c(void **state)
     /* Incremental equals one-shot. */
     uint32_t c = cn_crc32c(0, "1234", 4);
     assert_int_equal(cn_crc32c(c, "56789", 5), 0xE3069283u);
+    assert_int_equal(cn_crc32_ieee(0, "123456789", 9), 0xCBF43926u);
+    c = cn_crc32_ieee(0, "1234", 4);
+    assert_int_equal(cn_crc32_ieee(c, "56789", 5), 0xCBF43926u);
 }
 
 static void test_prng_uuid(void **state)
@@ -305,6 +308,17 @@ static void test_rbtree_vs_reference(void **state)
         scanned++;
     }
     assert_int_equal(scanned, in_c);
+    /* Replace swaps a node for a copy in place, order intact. */
+    static struct item copies[N];
+    for (int i = 0; i < N; i++) {
+        if (items[i].in && i % 3 == 0) {
+            copies[i] = items[i];
+            cn_rb_replace(&t, &items[i].node, &copies[i].node);
+            assert_true(cn_rb_find(&t, items[i].key, items[i].len) == &copies[i].node);
+            cn_rb_replace(&t, &copies[i].node, &items[i].node);
+        }
+    }
+    rb_check(t.root, NULL);
     /* Duplicate insert returns the existing node. */
     for (int i = 0; i < N; i++) {
         if (items[i].in) {

@@ -153,7 +153,7 @@ struct cn_arena_chunk {
     _Alignas(16) uint8_t data[];
 };
 
-#define ARENA_CHUNK_BYTES 2048 /* A typical request head fits one chunk. */
+#define ARENA_CHUNK_BYTES 1024 /* A typical request head fits one chunk; 10k parked requests hold one each. */
 
 void cn_arena_init(struct cn_arena *a, size_t max_bytes)
 {

@@ -55,3 +55,29 @@ uint32_t cn_crc32c(uint32_t crc, const void *data, size_t n)
 #endif
     return ~crc_sw(crc, p, n);
 }
+
+/* CRC-32 IEEE (reflected poly 0xEDB88320): zlib/Go hash/crc32 default,
+ * used by memberlist's hasCrc packets. Table-driven; gossip packets are
+ * small. */
+#define POLY_IEEE 0xEDB88320u
+
+static uint32_t table_ieee[256];
+
+__attribute__((constructor)) static void crc_ieee_table_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ POLY_IEEE : c >> 1;
+        table_ieee[i] = c;
+    }
+}
+
+uint32_t cn_crc32_ieee(uint32_t crc, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    crc = ~crc;
+    while (n--)
+        crc = table_ieee[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}

@@ -41,9 +41,41 @@
 #define CN_JSON_DEPTH_MAX 32          /* Nesting of request bodies. */
 #define CN_TXN_OPS_MAX 128            /* Consul's current maxTxnOps. */
 
+/* ---- ?filter= expressions (src/filter) ---- */
+/* A filter is a query parameter, so the request head bounds it already;
+ * 16 KiB still fits ~700 OR'd `ServiceName == "x"` terms, far beyond what
+ * clients generate. Consul itself sets no limit. */
+#define CN_FILTER_EXPR_BYTES_MAX (16 << 10)
+/* Nesting of parentheses and `not`: recursion depth of parser and
+ * evaluator. */
+#define CN_FILTER_DEPTH_MAX 64
+/* AST nodes (match, and, or, not): bounds compile memory (~64 B each) and
+ * evaluation time per element. */
+#define CN_FILTER_NODES_MAX 2048
+#define CN_FILTER_SELECTOR_SEGS_MAX 32  /* Path segments in one selector. */
+/* Regexes: glibc compiles counted repetition by copying, and matching
+ * costs (pattern states x subject bytes), ~5-40 ns per unit measured; a
+ * state budget of 1000 keeps a 4 KiB check Output under ~0.2 s worst case
+ * per element. Go accepts a{1000}, which fits. */
+#define CN_FILTER_REGEXES_MAX 16
+#define CN_FILTER_REGEX_BYTES_MAX 1024
+#define CN_FILTER_REGEX_SIZE_MAX 1000
+
 /* ---- KV / state ---- */
 #define CN_KV_KEY_BYTES_MAX (16 << 10)  /* Keys longer than this are refused. */
 #define CN_SESSION_ID_BYTES 36
+
+/* ---- catalog, health, sessions (src/state) ----
+ * Consul caps few of these; ours bound what one command can make a server
+ * hold, far above what real registrations carry. */
+#define CN_CATALOG_STR_BYTES_MAX 1024       /* A name, ID, address, tag, meta key/value. */
+#define CN_CATALOG_TEXT_BYTES_MAX (64 << 10) /* Check notes/output, opaque blobs. */
+#define CN_CATALOG_LIST_MAX 256             /* Tags, meta pairs, addresses, session checks. */
+#define CN_REGISTER_CHECKS_MAX 256          /* Checks in one catalog register. */
+/* Consul's session_ttl_min default and SessionTTLMax; MaxLockDelay. */
+#define CN_SESSION_TTL_MIN_NS (10ll * 1000000000)
+#define CN_SESSION_TTL_MAX_NS (24ll * 3600 * 1000000000)
+#define CN_SESSION_LOCK_DELAY_MAX_NS (60ll * 1000000000)
 
 /* ---- blocking queries (consul-compat.md section 3) ---- */
 #define CN_QUERY_WAIT_DEFAULT_MS (5 * 60 * 1000)
@@ -55,6 +87,62 @@
 
 /* ---- durations (Go syntax) ---- */
 #define CN_DURATION_BYTES_MAX 64
+
+/* ---- gossip (src/gossip, gossip-notes.md) ---- */
+/* memberlist's UDPBufferSize: a gossip packet we build never exceeds it. */
+#define CN_GOSSIP_UDP_SEND_BYTES_MAX 1400
+/* memberlist's receive buffer; a datagram can be no larger anyway. */
+#define CN_GOSSIP_UDP_RECV_BYTES_MAX 65536
+/* memberlist refuses an encrypted push/pull over 20 MiB (maxPushStateBytes). */
+#define CN_GOSSIP_STREAM_BYTES_MAX (20 << 20)
+/* A decompressed stream may not exceed twice the stream cap (LZW bombs). */
+#define CN_GOSSIP_INFLATE_BYTES_MAX (40 << 20)
+/* memberlist's MetaMaxSize; serf's encoded tags must fit it. */
+#define CN_GOSSIP_META_BYTES_MAX 512
+/* Node names: memberlist sets no cap; Consul node names are DNS labels
+ * (<= 63) plus ".dc" on the WAN. 255 keeps a name in one u8 length. */
+#define CN_GOSSIP_NAME_BYTES_MAX 255
+/* Members held (memberlist + serf). Consul's largest known LAN pools are
+ * ~10k; push/pull with more Nodes than this is refused. */
+#define CN_GOSSIP_MEMBERS_MAX 65536
+/* memberlist compound: count is a u8. */
+#define CN_GOSSIP_COMPOUND_PARTS_MAX 255
+/* Nesting of compress/compound/crc wrappers inside one packet. */
+#define CN_GOSSIP_WRAP_DEPTH_MAX 4
+/* serf: UserEventSizeLimit (agent, 512) and the 9 KiB hard cap. */
+#define CN_GOSSIP_USER_EVENT_BYTES_MAX 512
+#define CN_GOSSIP_USER_EVENT_HARD_BYTES_MAX (9 << 10)
+/* serf's EventBuffer: user-event dedup ring slots. */
+#define CN_GOSSIP_EVENT_BUFFER 512
+/* Broadcast queue: serf's MaxQueueDepth default (oldest dropped past it). */
+#define CN_GOSSIP_QUEUE_DEPTH_MAX 4096
+/* memberlist: max concurrent inbound push/pulls. */
+#define CN_GOSSIP_STREAMS_IN_MAX 128
+/* Outstanding ack handlers (probes + relayed indirect pings). */
+#define CN_GOSSIP_ACK_HANDLERS_MAX 1024
+/* serf recentIntents: intents for unknown nodes kept (RecentIntentTimeout). */
+#define CN_GOSSIP_RECENT_INTENTS_MAX 4096
+
+_Static_assert(CN_GOSSIP_USER_EVENT_BYTES_MAX <= CN_GOSSIP_UDP_SEND_BYTES_MAX,
+               "a user event must fit one gossip packet");
+_Static_assert(CN_GOSSIP_STREAM_BYTES_MAX < CN_GOSSIP_INFLATE_BYTES_MAX,
+               "inflate cap above the stream cap");
+
+/* ---- health checks (src/agent/checks, consul-compat.md section 7) ---- */
+/* Consul lets check_output_max_size grow without bound; a check's output
+ * is held per check and shipped to the catalog, so an operator may raise
+ * the 4 KiB default only this far. */
+#define CN_CHECK_OUTPUT_BYTES_MAX (1 << 20)
+/* A check definition (strings, args, headers, body) packed in one block;
+ * the register endpoint's body is smaller than this anyway. */
+#define CN_CHECK_DEF_BYTES_MAX (256 << 10)
+#define CN_CHECK_ARGS_MAX 256          /* Script argv entries. */
+#define CN_CHECK_HEADERS_MAX 64        /* Header names, and values per name. */
+/* Go's http.Client stops after 10 redirects ("stopped after 10 redirects"). */
+#define CN_CHECK_REDIRECTS_MAX 10
+
+_Static_assert(CN_CHECK_DEF_BYTES_MAX <= CN_HTTP_BODY_BYTES_MAX,
+               "a maximal check definition fits a request body");
 
 /* ---- DNS (src/agent/dns, consul-compat.md 6) ---- */
 /* A query is a header, one question (<= 259 bytes) and an OPT record
@@ -103,6 +191,10 @@ _Static_assert(CN_KV_KEY_BYTES_MAX < CN_HTTP_HEAD_BYTES_MAX,
                "a maximal key must fit the request line");
 _Static_assert(CN_HTTP_CONNS_PER_IP_MAX <= CN_HTTP_CONNS_MAX,
                "per-IP cap below the global cap");
+_Static_assert(CN_FILTER_EXPR_BYTES_MAX < CN_HTTP_HEAD_BYTES_MAX,
+               "a maximal filter must fit the request line");
+_Static_assert(CN_FILTER_REGEX_BYTES_MAX <= CN_FILTER_EXPR_BYTES_MAX,
+               "a regex is part of an expression");
 _Static_assert(CN_QUERY_WAIT_DEFAULT_MS <= CN_QUERY_WAIT_MAX_MS,
                "default wait within the maximum");
 _Static_assert(CN_DNS_REQ_BYTES_MAX >= 512 && CN_DNS_REQ_BYTES_MAX <= 65535,

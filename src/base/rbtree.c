@@ -324,3 +324,30 @@ void cn_rb_remove(struct cn_rbtree *t, struct cn_rb_node *z)
     t->count--;
     z->parent = z->left = z->right = NULL;
 }
+
+void cn_rb_replace(struct cn_rbtree *t, struct cn_rb_node *node,
+                   struct cn_rb_node *repl)
+{
+    CN_ASSERT(node != NULL && repl != NULL);
+    CN_ASSERT(node != repl);
+#ifdef CN_DEBUG
+    {
+        const uint8_t *k;
+        size_t k_len;
+        t->key_fn(repl, &k, &k_len);
+        CN_ASSERT(node_cmp(t, node, k, k_len) == 0);
+    }
+#endif
+    *repl = *node;
+    if (!node->parent)
+        t->root = repl;
+    else if (node->parent->left == node)
+        node->parent->left = repl;
+    else
+        node->parent->right = repl;
+    if (repl->left)
+        repl->left->parent = repl;
+    if (repl->right)
+        repl->right->parent = repl;
+    node->parent = node->left = node->right = NULL;
+}

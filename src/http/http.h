@@ -196,36 +196,89 @@ int cn_url_decode(const char *in, size_t len, char *out, bool plus_is_space);
 int cn_url_encode(struct cn_buf *b, const void *s, size_t len, bool keep_slash);
 
 /* ---- client ----
- * One request per call over a fresh or pooled keep-alive connection.
- * Used by the CLI (synchronously through cn_http_client_do_sync) and by
- * HTTP health checks later. */
+ * One request per call on a fresh connection ("Connection: close", like
+ * Consul's health checks, which disable keep-alive). Plain HTTP or HTTPS
+ * (OpenSSL over libuv through memory BIOs; verification against the
+ * system CA store unless a context says otherwise). Used by the CLI
+ * (synchronously through cn_http_client_do_sync) and by HTTP health checks
+ * (src/agent/checks). */
 struct cn_http_response {
     int status;
+    const char *reason;               /* Reason phrase as sent ("OK"); "" if none. */
     struct cn_http_header *headers;   /* Names lower-cased. */
     size_t n_headers;
     uint8_t *body;                    /* NUL-terminated; freed with the response. */
     size_t body_len;
+    uint64_t body_total_bytes;        /* Bytes received, kept or not (BODY_TAIL). */
+    bool body_complete;               /* false: cut short (BODY_TAIL only). */
     struct cn_arena arena;
 };
 
+/* A TLS client context: a configured SSL_CTX shared by many requests (a
+ * context holds the CA store, which is costly to load once per request).
+ * Requests in flight keep what they need, so it may be freed any time. */
+struct cn_http_tls;
+
+struct cn_http_tls_config {
+    bool skip_verify;       /* No chain or name check (Consul's TLSSkipVerify). */
+    const char *ca_file;    /* PEM bundle replacing the system store; NULL: system. */
+};
+
+/* 0, or -EPROTO/-ENOMEM with a reason in errmsg (CN_ERRMSG_MAX). */
+int cn_http_tls_new(struct cn_http_tls **out, const struct cn_http_tls_config *cfg,
+                    char *errmsg);
+void cn_http_tls_free(struct cn_http_tls *t);  /* NULL is a no-op. */
+
+enum cn_http_client_flags {
+    /* Keep only the last resp_body_bytes_max bytes of the body instead of
+     * failing with CN_ETOOBIG, and still deliver the response (rc 0,
+     * body_complete false) when the body is cut short by the timeout, EOF
+     * or a read error after the head arrived. Health checks: Consul reads
+     * the body into a circular buffer of OutputMaxSize. */
+    CN_HTTP_CLIENT_BODY_TAIL = 1 << 0,
+};
+
 struct cn_http_client_req {
-    const char *method;               /* "GET", "PUT", ... */
-    const char *host;                 /* IP literal or name (resolved). */
+    const char *method;               /* "GET", "PUT", ... (sent as given). */
+    const char *host;                 /* IP literal (no brackets) or name. */
     int port;
     const char *target;               /* "/v1/kv/x?recurse" (already encoded). */
-    const char *const *headers;       /* "Name: value" lines, n_headers. */
+    /* "Name: value" lines, n_headers; no CR/LF inside (asserted). A Host or
+     * User-Agent line here replaces the client's default one. */
+    const char *const *headers;
     size_t n_headers;
     const void *body;
     size_t body_len;
     uint64_t timeout_ms;              /* Whole exchange; 0 = 10 s. */
     size_t resp_body_bytes_max;       /* 0 = CN_HTTP_RESP_BYTES_MAX. */
+    unsigned flags;                   /* cn_http_client_flags. */
+    /* HTTPS. tls_ctx NULL: a context for this request only, verifying
+     * against the system store unless tls_skip_verify. */
+    bool tls;
+    bool tls_skip_verify;
+    struct cn_http_tls *tls_ctx;
+    const char *tls_server_name;      /* SNI and verified name; NULL/"": host. */
+    /* Optional (CN_ERRMSG_MAX bytes, borrowed until cb): a one-line reason
+     * when cb gets rc < 0, worded like Go's net/http errors
+     * ("dial tcp 127.0.0.1:1: connect: connection refused"). */
+    char *errmsg;
 };
+
+struct cn_http_call;  /* One request in flight. */
 
 typedef void cn_http_client_cb(void *ctx, int rc, struct cn_http_response *resp);
 /* Asynchronous: cb runs exactly once (unless this returns an error), with
- * rc 0 and a response the callee owns until cb returns, or rc < 0. */
+ * rc 0 and a response the callee owns until cb returns, or rc < 0. Any
+ * status code, 3xx included, is a response: redirects are the caller's. */
 int cn_http_client_do(uv_loop_t *loop, const struct cn_http_client_req *creq,
                       cn_http_client_cb *cb, void *ctx);
+/* Same, and *out (valid until cb has run) allows cancelling. */
+int cn_http_client_start(uv_loop_t *loop, const struct cn_http_client_req *creq,
+                         cn_http_client_cb *cb, void *ctx,
+                         struct cn_http_call **out);
+/* Runs cb now with CN_ECANCELED (no-op if it already ran). Handles close
+ * and memory is freed on later loop turns. */
+void cn_http_client_cancel(struct cn_http_call *call);
 /* Blocking convenience on a private loop (CLI). On success the caller
  * frees resp with cn_http_response_free. */
 int cn_http_client_do_sync(const struct cn_http_client_req *creq,

@@ -10,6 +10,9 @@ enum conn_state {
     CONN_READING = 1,  /* Parsing a request head or body. */
     CONN_HANDLING,     /* Handler running or request parked. */
     CONN_WRITING,      /* Response being written. */
+    CONN_LINGER,       /* Error sent, write side shut: draining input
+                        * briefly so the close does not reset the
+                        * connection before the client reads the reply. */
     CONN_CLOSING,      /* uv_close issued. */
 };
 
@@ -25,6 +28,8 @@ struct cn_http_conn {
     uv_tcp_t tcp;              /* First: handle->data = conn. */
     uv_timer_t timer;
     uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+    size_t linger_bytes;
     http_parser parser;
     struct cn_http_server *srv;
     struct cn_http_conn *next, *prev; /* Server's connection list. */

@@ -33,6 +33,8 @@ struct cn_http_conn *cn__http_conn_of(struct cn_http_req *req)
 
 static void conn_close(struct cn_http_conn *c);
 static void on_conn_handle_closed(uv_handle_t *h);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void conn_feed(struct cn_http_conn *c, const char *data, size_t len,
                       bool from_pending);
 static void conn_send_error(struct cn_http_conn *c, int status,
@@ -40,9 +42,17 @@ static void conn_send_error(struct cn_http_conn *c, int status,
 
 /* ---- timers ---- */
 
+/* Bounds on the lingering close: time and bytes drained. */
+#define LINGER_MS 2000
+#define LINGER_BYTES_MAX (4u << 20)
+
 static void on_timer(uv_timer_t *t)
 {
     struct cn_http_conn *c = t->data;
+    if (c->state == CONN_LINGER) {
+        conn_close(c);
+        return;
+    }
     if (c->state != CONN_READING)
         return;
     if (c->head_started || c->msg_done) {
@@ -164,6 +174,11 @@ static int on_headers_complete(http_parser *p)
     }
     req->route = cn__http_route_find(c->srv->cfg.routes, c->srv->cfg.n_routes,
                                      req->path, req->path_len);
+    if (req->route) {
+        size_t rl = strlen(req->route->path);
+        req->suffix = req->path + rl; /* "" for exact routes. */
+        req->suffix_len = req->path_len - rl;
+    }
     /* Unrouted requests may still carry a small body we read and drop. */
     c->body_max = req->route ? req->route->body_bytes_max : 4096;
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->body_max) {
@@ -428,6 +443,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         peer_gone(c);
         return;
     }
+    if (c->state == CONN_LINGER) {
+        c->linger_bytes += (size_t)nread; /* Drained unread. */
+        if (c->linger_bytes > LINGER_BYTES_MAX)
+            conn_close(c);
+        return;
+    }
     if (c->state == CONN_READING) {
         conn_feed(c, buf->base, (size_t)nread, false);
     } else {
@@ -441,6 +462,33 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- writing ---- */
 
+/* Closing a socket with unread input makes the kernel send RST, and a
+ * client still sending a body (say, one we refused with 413) may then
+ * lose our reply. So: shut down the write side, read and drop input for a
+ * bounded time and amount, then close (Go's server does the same). */
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+    struct cn_http_conn *c = r->data;
+    if (status < 0 && c->state == CONN_LINGER)
+        conn_close(c);
+}
+
+static void linger(struct cn_http_conn *c)
+{
+    c->state = CONN_LINGER;
+    c->linger_bytes = 0;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->read_stopped) {
+        c->read_stopped = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+    arm_timer(c, LINGER_MS);
+}
+
 static void on_write(uv_write_t *w, int status)
 {
     struct cn_http_conn *c = w->data;
@@ -448,8 +496,12 @@ static void on_write(uv_write_t *w, int status)
 
     if (c->state == CONN_CLOSING)
         return;
-    if (status < 0 || c->close_after_write || !c->keep_alive || s->stopping) {
+    if (status < 0 || s->stopping || c->peer_gone) {
         conn_close(c);
+        return;
+    }
+    if (c->close_after_write || !c->keep_alive) {
+        linger(c);
         return;
     }
     conn_reset_for_next(c);

@@ -14,6 +14,8 @@
 #ifndef CN_RPC_H
 #define CN_RPC_H
 
+#include <uv.h>
+
 #include "base/base.h"
 
 enum cn_rpc_method {
@@ -102,5 +104,75 @@ int cn_rpc_txn_args_encode(struct cn_buf *out, const uint8_t *cmd,
                            size_t cmd_len, const struct cn_query_opts *o);
 int cn_rpc_txn_args_decode(const uint8_t *p, size_t len, const uint8_t **cmd,
                            uint32_t *cmd_len, struct cn_query_opts *o);
+
+
+/* ------------------------------------------------------------------ */
+/* Transport: frames over TCP on the server port (:8300).               */
+/*                                                                      */
+/* Frame = [u32 length, big-endian][u8 tag][payload], length counting   */
+/* tag + payload, at most CN_FRAME_BYTES_MAX; a longer declared length  */
+/* closes the connection before anything is allocated, and buffers grow */
+/* only as bytes arrive. One outbound connection per peer address,      */
+/* opened lazily, reconnected with backoff; frames queue per connection */
+/* (bounded) and leave in order, so AppendEntries pipeline naturally.   */
+/*                                                                      */
+/* Tags: RAFT = an opaque Raft message; RPC_REQ = [u64 id][u8 method]   */
+/* [args]; RPC_RESP = [u64 id][i32 rc][meta: u64 index, u64 last        */
+/* contact ms, u8 known leader, u8 consistency][u16 errmsg len][errmsg] */
+/* [reply]. Responses may come in any order (multiplexed).              */
+
+enum cn_frame_tag {
+    CN_FRAME_RAFT = 1,
+    CN_FRAME_RPC_REQ = 2,
+    CN_FRAME_RPC_RESP = 3,
+};
+
+/* A maximal RPC reply (a huge recursive read) plus framing. */
+#define CN_FRAME_BYTES_MAX (CN_RPC_REPLY_BYTES_MAX + 4096)
+/* Bytes queued on one outbound connection before sends are refused. */
+#define CN_TRANSPORT_QUEUE_BYTES_MAX (64u << 20)
+
+struct cn_transport;
+
+struct cn_transport_handlers {
+    /* An inbound Raft message (payload borrowed for the call). */
+    void (*on_raft)(void *ctx, const uint8_t *msg, size_t len);
+    /* An inbound RPC request; answer with cn_transport_reply(conn_id, id,
+     * ...) now or later. args borrowed for the call. */
+    void (*on_rpc)(void *ctx, uint64_t conn_id, uint64_t id,
+                   enum cn_rpc_method method, const uint8_t *args, size_t len);
+    /* An inbound connection closed: requests from it can be cancelled. */
+    void (*on_conn_closed)(void *ctx, uint64_t conn_id);
+    void *ctx;
+};
+
+struct cn_transport_stats {
+    uint64_t frames_in, frames_out, bytes_in, bytes_out;
+    uint64_t bad_frames, dropped_sends, connects, connect_failures;
+};
+
+int cn_transport_start(struct cn_transport **out, uv_loop_t *loop,
+                       const char *bind_addr, int port,
+                       const struct cn_transport_handlers *h, char *errmsg);
+int cn_transport_port(const struct cn_transport *t);
+void cn_transport_stats(const struct cn_transport *t, struct cn_transport_stats *out);
+/* Fails pending calls with CN_ECLOSED, closes everything; cb when freed. */
+void cn_transport_stop(struct cn_transport *t, void (*cb)(void *), void *arg);
+
+/* Queues a Raft message to "ip:port". 0, or -ENOBUFS when the peer's
+ * queue is full (the message is dropped and counted; Raft retries). */
+int cn_transport_send_raft(struct cn_transport *t, const char *peer,
+                           const uint8_t *msg, size_t len);
+
+/* Sends call to "ip:port"; call->done runs once with the reply, or with
+ * rc < 0 on connection loss or after timeout_ms (0 = none). */
+void cn_transport_call(struct cn_transport *t, const char *peer,
+                       struct cn_rpc_call *call, uint64_t timeout_ms);
+/* Forgets an in-flight call; its done never runs. */
+void cn_transport_call_cancel(struct cn_transport *t, struct cn_rpc_call *call);
+
+/* Answers an inbound request; dropped if the connection is gone. */
+void cn_transport_reply(struct cn_transport *t, uint64_t conn_id, uint64_t id,
+                        const struct cn_rpc_call *result);
 
 #endif

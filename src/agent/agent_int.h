@@ -1,0 +1,75 @@
+/* agent/agent_int.h - shared by src/agent and src/agent/api only. */
+#ifndef CN_AGENT_INT_H
+#define CN_AGENT_INT_H
+
+#include <uv.h>
+
+#include "agent.h"
+#include "http/http.h"
+#include "json/json.h"
+#include "rpc/rpc.h"
+
+struct cn_server;
+
+struct cn_agent {
+    uv_loop_t *loop;
+    struct cn_agent_config cfg;
+    struct cn_server *server;      /* NULL on client agents. */
+    struct cn_http_server *http;
+    char node_id[CN_UUID_STR_BYTES];
+    char rpc_addr[80];
+    uint64_t start_ms;
+    uv_signal_t sig_int, sig_term;
+    bool stopping;
+};
+
+/* api/routes.c */
+extern const struct cn_route cn__api_routes[];
+extern const size_t cn__api_n_routes;
+extern const struct cn_http_mw cn__api_mw_agent;  /* Headers every reply has. */
+
+/* Sends an RPC for the request (in-process to the local server now; to a
+ * remote server on client agents later). */
+void cn__agent_rpc(struct cn_agent *a, struct cn_rpc_call *call);
+void cn__agent_rpc_cancel(struct cn_agent *a, struct cn_rpc_call *call);
+
+/* ---- api/common.c: what every handler shares ---- */
+
+/* Parses ?index ?wait ?stale ?consistent ?leader ?max_stale. On bad input
+ * answers 400 and returns CN_EBADREQ (the request is finished). */
+int cn__api_query_opts(struct cn_http_req *req, struct cn_query_opts *q);
+
+typedef void cn__api_done_fn(struct cn_http_req *req, struct cn_rpc_call *call);
+/* A call whose memory lives with the request; done runs with the
+ * completed call unless the client left first. */
+struct cn_rpc_call *cn__api_call_new(struct cn_http_req *req,
+                                     enum cn_rpc_method method,
+                                     cn__api_done_fn *done);
+/* Dispatches; the request may be finished before this returns. */
+void cn__api_call_start(struct cn_http_req *req, struct cn_rpc_call *call);
+/* For done functions: answers the RPC error (status from the one table)
+ * and returns true if call->rc < 0. */
+bool cn__api_call_failed(struct cn_http_req *req, struct cn_rpc_call *call);
+
+/* X-Consul-Index/KnownLeader/LastContact/Effective-Consistency. */
+void cn__api_meta_headers(struct cn_http_req *req, const struct cn_query_meta *m);
+
+/* JSON body with Content-Type: application/json. */
+void cn__api_json_init(struct cn_http_req *req, struct cn_json_enc *e);
+void cn__api_json_send(struct cn_http_req *req, struct cn_json_enc *e, int status);
+/* Bare `true`/`false` replies (KV, catalog, session destroy). */
+void cn__api_send_bool(struct cn_http_req *req, bool v);
+
+/* api/kv.c, api/txn.c, api/status.c */
+void cn__api_kv(struct cn_http_req *req);
+void cn__api_txn(struct cn_http_req *req);
+/* Decodes a /v1/txn body into a state txn command appended to cmd.
+ * 0, or an HTTP status (400/413/500) with a one-line reason in err
+ * (CN_JSON_ERR_BYTES). Exposed for the fuzz target. */
+int cn__api_txn_decode(const uint8_t *body, size_t len, struct cn_arena *arena,
+                       struct cn_buf *cmd, bool *read_only, char *err);
+void cn__api_status_leader(struct cn_http_req *req);
+void cn__api_status_peers(struct cn_http_req *req);
+void cn__api_agent_self(struct cn_http_req *req);
+
+#endif

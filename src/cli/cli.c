@@ -1,0 +1,70 @@
+/* cli/cli.c - subcommand table and help. */
+#include <stdio.h>
+
+#include "agent/agent.h"
+#include "cli_int.h"
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("cairn v%s\nProtocol 2 spoken by default (Consul-compatible HTTP API and DNS)\n",
+           CN_VERSION);
+    return 0;
+}
+
+static int cmd_agent(int argc, char **argv)
+{
+    struct cn_agent_config cfg;
+    char err[CN_ERRMSG_MAX];
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "-help") == 0 ||
+            strcmp(argv[i], "--help") == 0) {
+            cn_agent_config_usage();
+            return 0;
+        }
+    }
+    if (cn_agent_config_parse(&cfg, argc, argv, err) < 0) {
+        fprintf(stderr, "==> %s\n", err);
+        cn_agent_config_free(&cfg);
+        return 1;
+    }
+    int rc = cn_agent_run(&cfg);
+    cn_agent_config_free(&cfg);
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *synopsis;
+} cmds[] = {
+    {"agent", cmd_agent, "Runs a cairn agent"},
+    {"kv", cn__cli_kv, "Interact with the key-value store"},
+    {"version", cmd_version, "Prints the cairn version"},
+};
+
+static void usage(void)
+{
+    printf("Usage: cairn [--version] [--help] <command> [<args>]\n\n"
+           "Available commands are:\n");
+    for (size_t i = 0; i < CN_ARRAY_LEN(cmds); i++)
+        printf("    %-10s %s\n", cmds[i].name, cmds[i].synopsis);
+}
+
+int cn_cli_main(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+        strcmp(argv[0], "help") == 0 || strcmp(argv[0], "-help") == 0) {
+        usage();
+        return argc < 1 ? 1 : 0;
+    }
+    if (strcmp(argv[0], "--version") == 0 || strcmp(argv[0], "-v") == 0)
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < CN_ARRAY_LEN(cmds); i++)
+        if (strcmp(argv[0], cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "cairn: unknown command \"%s\"\n\n", argv[0]);
+    usage();
+    return 1;
+}

@@ -1,0 +1,177 @@
+/* gossip/gossip.h - SWIM membership compatible with HashiCorp memberlist +
+ * serf (what Consul runs on :8301/:8302). The only header other modules use.
+ *
+ * Layers (see gossip_int.h for the internals):
+ *   core*.c    pure memberlist + serf state machine (SWIM, Lifeguard,
+ *              push/pull, tags, intents, Lamport clocks, user events)
+ *   codec*.c   wire format: msgpack with old strings, compound, CRC, LZW
+ *   keyring.c  AES-GCM keyring (OpenSSL libcrypto), -encrypt keys
+ *   shell.c    libuv: one UDP socket + one TCP listener, timers, streams
+ *
+ * Contracts for everything below:
+ *  - One loop thread. Nothing here is thread-safe.
+ *  - Functions return 0 or a negative error (-errno or CN_E*). A function
+ *    that returns an error never calls its callback; a callback runs at
+ *    most once, always from the loop (never from inside the call itself).
+ *  - Pointer arguments are borrowed for the call unless stated otherwise.
+ *  - Event callbacks get data borrowed for the duration of the callback.
+ *    They must not call cn_gossip_close(); other calls are allowed.
+ *  - After cn_gossip_close() no callback of any kind runs again (pending
+ *    join/leave callbacks are dropped, not called with an error).
+ */
+#ifndef CN_GOSSIP_H
+#define CN_GOSSIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* Timing profiles: memberlist's DefaultLANConfig/WANConfig/LocalConfig. */
+enum cn_gossip_profile {
+    CN_GOSSIP_LAN = 0,
+    CN_GOSSIP_WAN = 1,
+    CN_GOSSIP_LOCAL = 2,
+};
+
+/* Serf member status (serf.MemberStatus; names as `serf members` prints). */
+enum cn_gossip_status {
+    CN_GOSSIP_NONE = 0,
+    CN_GOSSIP_ALIVE = 1,
+    CN_GOSSIP_LEAVING = 2,
+    CN_GOSSIP_LEFT = 3,
+    CN_GOSSIP_FAILED = 4,
+};
+const char *cn_gossip_status_name(enum cn_gossip_status s);
+
+struct cn_gossip_tag {
+    const char *key;
+    const char *value;
+};
+
+/* A member as the serf layer sees it. All pointers borrowed (see the
+ * function that hands it out). */
+struct cn_gossip_member {
+    const char *name;
+    char addr[48];                     /* Text IP ("127.0.0.1", "::1"). */
+    uint16_t port;
+    const struct cn_gossip_tag *tags;  /* Sorted by key. */
+    size_t n_tags;
+    enum cn_gossip_status status;
+    uint8_t vsn[6];  /* PMin PMax PCur DMin DMax DCur. */
+};
+
+enum cn_gossip_event_type {
+    CN_GOSSIP_EV_JOIN = 1,    /* member is alive (new, or back) */
+    CN_GOSSIP_EV_UPDATE = 2,  /* tags or address changed */
+    CN_GOSSIP_EV_LEAVE = 3,   /* left gracefully */
+    CN_GOSSIP_EV_FAILED = 4,  /* failure detector declared it dead */
+    CN_GOSSIP_EV_REAP = 5,    /* forgotten (reconnect/tombstone timeout) */
+    CN_GOSSIP_EV_USER = 6,    /* user event (serf event / consul event) */
+};
+const char *cn_gossip_event_name(enum cn_gossip_event_type t);
+
+struct cn_gossip_event {
+    enum cn_gossip_event_type type;
+    struct cn_gossip_member member;    /* JOIN..REAP. */
+    /* USER only: */
+    const char *user_name;
+    const uint8_t *payload;
+    size_t payload_len;
+    uint64_t ltime;
+    bool coalesce;
+};
+
+/* Byte and packet counters for the traffic benchmark; payload bytes as
+ * given to/received from the kernel (UDP and TCP, after encryption). */
+struct cn_gossip_stats {
+    uint64_t udp_bytes_in, udp_bytes_out, udp_pkts_in, udp_pkts_out;
+    uint64_t tcp_bytes_in, tcp_bytes_out, tcp_conns_in, tcp_conns_out;
+    uint64_t bad_pkts;       /* Dropped: malformed, bad CRC, undecryptable. */
+    uint64_t members_alive, members_total;
+    uint32_t health_score;   /* Lifeguard awareness, 0 = healthy. */
+};
+
+/* ---- the libuv agent-facing handle ---------------------------------- */
+
+struct cn_gossip;
+typedef void cn_gossip_event_fn(void *ctx, const struct cn_gossip_event *ev);
+/* n_ok: how many of the addresses completed a push/pull (0 = failed). */
+typedef void cn_gossip_join_fn(void *ctx, int n_ok);
+/* rc 0 when the leave was gossiped, CN_ETIMEOUT if the bound ran out
+ * (the node has left locally either way). */
+typedef void cn_gossip_done_fn(void *ctx, int rc);
+
+struct cn_gossip_config {
+    const char *name;              /* Required; unique in the pool. */
+    const char *bind_addr;         /* "0.0.0.0", "127.0.0.1", "::"... */
+    uint16_t port;                 /* 0 = ephemeral (tests). */
+    const char *advertise_addr;    /* NULL: bind_addr (must not be any). */
+    uint16_t advertise_port;       /* 0: the bound port. */
+    enum cn_gossip_profile profile;
+    const struct cn_gossip_tag *tags;
+    size_t n_tags;
+    /* Base64 keys (16/24/32 bytes decoded), first = primary. None = plain. */
+    const char *const *keys;
+    size_t n_keys;
+    /* 0 = defaults: Consul's 72 h reconnect, serf's 24 h tombstone, 30 s
+     * dead-node reclaim (Consul), 20 ms timer granularity. */
+    uint64_t reconnect_timeout_ms;
+    uint64_t tombstone_timeout_ms;
+    uint64_t dead_node_reclaim_ms;
+    bool no_compress;              /* Testing: send without LZW. */
+    uint64_t seed;                 /* 0 = from getrandom. */
+    cn_gossip_event_fn *event_cb;  /* May be NULL. */
+    void *event_ctx;
+};
+
+struct uv_loop_s;
+/* Binds UDP and TCP on bind_addr:port. 0, -EINVAL (bad config/keys,
+ * message in errmsg), or a libuv error (-EADDRINUSE...). */
+int cn_gossip_new(struct uv_loop_s *loop, const struct cn_gossip_config *cfg,
+                  struct cn_gossip **out, char errmsg[CN_ERRMSG_MAX]);
+/* Stops everything and frees g once libuv has closed the handles; cb
+ * (may be NULL) runs then. No other callback runs after this call. */
+void cn_gossip_close(struct cn_gossip *g, void (*cb)(void *ctx), void *ctx);
+
+uint16_t cn_gossip_port(const struct cn_gossip *g);  /* Bound port. */
+const char *cn_gossip_name(const struct cn_gossip *g);
+
+/* Push/pull with each "host:port" ("[v6]:port"; port defaults to the
+ * profile's 8301/8302); cb reports how many worked. -EINVAL if an address
+ * does not parse, -EBUSY if a join is running. */
+int cn_gossip_join(struct cn_gossip *g, const char *const *addrs, size_t n,
+                   cn_gossip_join_fn *cb, void *ctx);
+/* Graceful leave: serf leave intent, then memberlist dead(self), each
+ * waited for until sent or until timeout_ms. Afterwards the node answers
+ * no more probes; close it. -EALREADY if leaving. */
+int cn_gossip_leave(struct cn_gossip *g, uint64_t timeout_ms,
+                    cn_gossip_done_fn *cb, void *ctx);
+/* serf force-leave: a failed member becomes left everywhere. -ENOENT. */
+int cn_gossip_force_leave(struct cn_gossip *g, const char *name);
+/* Fires a user event. -EMSGSIZE over 512 bytes of name+payload. */
+int cn_gossip_user_event(struct cn_gossip *g, const char *name,
+                         const uint8_t *payload, size_t len, bool coalesce);
+/* Replaces our tags (alive with incarnation+1). -EMSGSIZE over 512. */
+int cn_gossip_set_tags(struct cn_gossip *g, const struct cn_gossip_tag *tags,
+                       size_t n);
+
+/* Snapshot of the serf member list (self included), sorted by name. The
+ * array and everything it points to stay valid until
+ * cn_gossip_members_free(). */
+int cn_gossip_members(struct cn_gossip *g, struct cn_gossip_member **out,
+                      size_t *n_out);
+void cn_gossip_members_free(struct cn_gossip_member *m, size_t n);
+void cn_gossip_get_stats(const struct cn_gossip *g, struct cn_gossip_stats *out);
+
+/* Keyring (serf keys install/use/remove/list), local to this node.
+ * install: -EINVAL on a bad key; use: -ENOENT; remove: -ENOENT, -EBUSY for
+ * the primary. list: writes up to max base64 strings (each 45 bytes) into
+ * out, primary first; returns the count. */
+int cn_gossip_key_install(struct cn_gossip *g, const char *b64);
+int cn_gossip_key_use(struct cn_gossip *g, const char *b64);
+int cn_gossip_key_remove(struct cn_gossip *g, const char *b64);
+int cn_gossip_key_list(struct cn_gossip *g, char (*out)[48], size_t max);
+
+#endif
