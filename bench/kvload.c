@@ -304,6 +304,8 @@ static void conn_readable(struct conn *c)
 
 static void conn_event(struct conn *c, uint32_t ev)
 {
+    if (c->st == C_IDLE)  /* Closed earlier in this batch of events. */
+        return;
     if (c->st == C_CONNECTING) {
         int err = 0;
         socklen_t el = sizeof err;
@@ -545,9 +547,18 @@ static void report(struct thread *ts, double cli_cpu, double srv_cpu, uint64_t t
     const char *mode = o.req.read == B_READ_CONSISTENT ? "consistent"
                      : o.req.read == B_READ_STALE ? "stale" : "default";
 
-    printf("kvload %s %s %s(%s) conns=%d depth=%d threads=%d value=%zuB window=%.2fs\n",
+    char keys[96];
+    if (o.wl == W_PUT && !o.keys)
+        snprintf(keys, sizeof keys, "%s%llu.. distinct", o.req.prefix,
+                 (unsigned long long)o.key_start);
+    else
+        snprintf(keys, sizeof keys, "%s%llu..%llu%s", o.req.prefix,
+                 (unsigned long long)o.key_start,
+                 (unsigned long long)(o.key_start + o.keys - 1),
+                 o.wl == W_PUT ? " overwritten" : "");
+    printf("kvload %s %s %s(%s) conns=%d depth=%d threads=%d value=%zuB keys=%s window=%.2fs\n",
            o.addr, o.req.proto == B_CONSUL ? "consul" : "etcd", wl, mode, o.conns,
-           o.depth, o.threads, o.req.value_bytes, secs);
+           o.depth, o.threads, o.req.value_bytes, keys, secs);
     printf("  ok=%llu  %.0f ops/s  errors=%llu [", (unsigned long long)ok, rate,
            (unsigned long long)nerr);
     for (int k = 0; k < E_KINDS; k++)

@@ -10,10 +10,12 @@
 #    (Consul KV API): 64 connections for throughput, 1 for latency.
 # 2. cairn only: idle RSS, RSS after 100,000 x 256 B keys, exec-to-ready time,
 #    blocking-query wake latency, RSS of 10,000 parked blocking queries.
-# 3. --cluster: 3 etcd members on loopback: PUT at 64 clients, p50 at 1,
-#    linearizable range at 64, leader SIGKILL -> first acknowledged write.
+# 3. --cluster: 3 members of etcd, then of cairn (when `cairn agent -server`
+#    forms a cluster; else NOT MEASURED) on loopback: PUT at 64 clients, p50
+#    at 1, linearizable read at 64, leader SIGKILL -> first acknowledged write.
 #
-# Knobs (environment): DURATION=10 WARMUP=2 CONNS=64 GET_KEYS=10000
+# Knobs (environment): DURATION=10 WARMUP=2 CONNS=64 GET_KEYS=10000 REPEAT=1
+# (REPEAT=3: each side-by-side workload 3 times, the table shows the median run)
 # READY_RUNS=20 WATCH_TRIALS=200 PARK_N=10000 RSS_KEYS=100000
 # FAILOVER_RUNS=5 ETCD_DATA=tmpfs|disk; CAIRN=path and ETCD=path override the binaries.
 # Every process started here is stopped on exit. The last block of output is
@@ -29,7 +31,7 @@ for a in "$@"; do
         --cluster) CLUSTER=1 ;;
         --cluster-only) CLUSTER=1 MAIN=0 ;;
         --no-etcd) USE_ETCD=0 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | grep '^#'; exit 0 ;;
         -*) echo "run.sh: unknown option $a" >&2; exit 2 ;;
         *) BUILD=$a ;;
     esac
@@ -39,7 +41,7 @@ if [ $QUICK = 1 ]; then
     : "${PARK_N:=2000}" "${RSS_KEYS:=20000}" "${FAILOVER_RUNS:=2}"
 fi
 DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNS=${CONNS:-64}
-GET_KEYS=${GET_KEYS:-10000} READY_RUNS=${READY_RUNS:-20} WATCH_TRIALS=${WATCH_TRIALS:-200}
+GET_KEYS=${GET_KEYS:-10000} READY_RUNS=${READY_RUNS:-20} WATCH_TRIALS=${WATCH_TRIALS:-200} REPEAT=${REPEAT:-1}
 PARK_N=${PARK_N:-10000} RSS_KEYS=${RSS_KEYS:-100000} FAILOVER_RUNS=${FAILOVER_RUNS:-5}
 ETCD_DATA=${ETCD_DATA:-tmpfs}
 
@@ -192,20 +194,35 @@ preload() { # name pid addr proto prefix n
 }
 
 # name | description | conns | consul args | etcd args
+# (Puts take no -k: every put writes a new key; gets read the preloaded set.)
+G="-k $GET_KEYS -x bench-get/"
 WORKLOADS=(
     "put64|PUT, distinct keys|$CONNS|-w put -x bench-put64/|-w put -x bench-put64/"
-    "get64|GET default / serializable|$CONNS|-w get -m default|-w get -m stale"
-    "cget64|GET ?consistent / linearizable|$CONNS|-w get -m consistent|-w get -m consistent"
+    "get64|GET default / serializable|$CONNS|-w get -m default $G|-w get -m stale $G"
+    "cget64|GET ?consistent / linearizable|$CONNS|-w get -m consistent $G|-w get -m consistent $G"
     "put1|PUT, distinct keys|1|-w put -x bench-put1/|-w put -x bench-put1/"
-    "get1|GET default / serializable|1|-w get -m default|-w get -m stale"
-    "cget1|GET ?consistent / linearizable|1|-w get -m consistent|-w get -m consistent"
+    "get1|GET default / serializable|1|-w get -m default $G|-w get -m stale $G"
+    "cget1|GET ?consistent / linearizable|1|-w get -m consistent $G|-w get -m consistent $G"
 )
 
+# With REPEAT > 1: copy the run with the median ops/s of NAME.r1..rN to NAME.
+pick_median() { # name
+    local r k mid
+    mid=$(for r in $(seq "$REPEAT"); do echo "$(get "$1.r$r.ops_s") $r"; done |
+          grep -v '^n/a' | sort -g | awk '{ v[NR] = $2 } END { if (NR) print v[int((NR + 1) / 2)] }')
+    [ -n "$mid" ] || return 0
+    for k in "${!R[@]}"; do
+        case $k in "$1.r$mid."*) R["$1.${k#"$1.r$mid."}"]=${R[$k]} ;; esac
+    done
+    R["$1.median_of"]=$REPEAT
+}
+
 side_by_side() {
-    local w name desc c cargs eargs common
+    local w name desc c cargs eargs common r sfx
     echo
     echo "=== 1. same workloads, etcd (v3 JSON gateway) vs cairn agent -dev (Consul KV API)"
     echo "    ${DURATION}s measured after ${WARMUP}s warmup; values 256 B; gets read $GET_KEYS preloaded keys"
+    [ "$REPEAT" -gt 1 ] && echo "    each workload $REPEAT times, etcd and cairn alternating; the table shows the median run"
     if [ $USE_ETCD = 1 ]; then
         start_etcd etcd-main || USE_ETCD=0
         [ $USE_ETCD = 1 ] && { preload etcd-get "$ETCD_PID" "$ETCD_ADDR" etcd bench-get/ "$GET_KEYS" || USE_ETCD=0; }
@@ -216,12 +233,21 @@ side_by_side() {
     fi
     for w in "${WORKLOADS[@]}"; do
         IFS='|' read -r name desc c cargs eargs <<< "$w"
-        common="-c $c -d $DURATION -W $WARMUP -k $GET_KEYS -x bench-get/"
-        echo "--- $name: $desc, $c connection(s)"
-        # shellcheck disable=SC2086
-        [ $USE_ETCD = 1 ] && load "$name.etcd" "$ETCD_PID" "$ETCD_ADDR" -P etcd $common $eargs
-        # shellcheck disable=SC2086
-        [ $CAIRN_OK = 1 ] && load "$name.cairn" "$CAIRN_PID" "$CAIRN_ADDR" -P consul $common $cargs
+        for r in $(seq "$REPEAT"); do
+            common="-c $c -d $DURATION -W $WARMUP"
+            # Each repetition of a put writes its own new keys.
+            case $name in put*) common+=" -x bench-$name-r$r/" ;; esac
+            sfx=""; [ "$REPEAT" -gt 1 ] && sfx=".r$r"
+            echo "--- $name: $desc, $c connection(s)${sfx:+, run $r of $REPEAT}"
+            # shellcheck disable=SC2086
+            [ $USE_ETCD = 1 ] && load "$name.etcd$sfx" "$ETCD_PID" "$ETCD_ADDR" -P etcd $eargs $common
+            # shellcheck disable=SC2086
+            [ $CAIRN_OK = 1 ] && load "$name.cairn$sfx" "$CAIRN_PID" "$CAIRN_ADDR" -P consul $cargs $common
+        done
+        if [ "$REPEAT" -gt 1 ]; then
+            pick_median "$name.etcd"
+            pick_median "$name.cairn"
+        fi
     done
     [ -n "$ETCD_PID" ] && R[etcd.rss_after_bench_kb]=$(rss_kb "$ETCD_PID")
     [ -n "$CAIRN_PID" ] && R[cairn.rss_after_bench_kb]=$(rss_kb "$CAIRN_PID")
@@ -332,106 +358,9 @@ ready_section() {
     fi
 }
 
-# ---- 3. three members on loopback (--cluster) ------------------------------
+# ---- 3. three members on loopback (--cluster): bench/cluster.sh ----------
 
-declare -a CL_PID=() CL_C=() CL_P=()
-CL_INIT=""
-
-start_member() { # i: starts (or restarts, same data dir) member i
-    local i=$1
-    "$ETCD" --name "m$i" --data-dir "$ETCD_TMP/m$i" \
-        --listen-client-urls "http://127.0.0.1:${CL_C[$i]}" --advertise-client-urls "http://127.0.0.1:${CL_C[$i]}" \
-        --listen-peer-urls "http://127.0.0.1:${CL_P[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${CL_P[$i]}" \
-        --initial-cluster "$CL_INIT" --initial-cluster-state new --initial-cluster-token cairn-bench \
-        --logger zap --log-level error >> "$TMP/m$i.log" 2>&1 &
-    CL_PID[$i]=$!; disown "$!"; PIDS+=("${CL_PID[$i]}")
-}
-
-cluster_healthy() { # all three members answer /health true (needs a leader)
-    local i t
-    for t in $(seq 300); do
-        for i in 1 2 3; do
-            case "$(http GET "http://127.0.0.1:${CL_C[$i]}/health")" in
-                "200 "*'"health":"true"'*) ;; *) sleep 0.1; continue 2 ;;
-            esac
-        done
-        return 0
-    done
-    return 1
-}
-
-etcd_leader() { # prints the member number (1-3) that is leader, or 0
-    "$PY" - "${CL_C[1]}" "${CL_C[2]}" "${CL_C[3]}" <<'EOF2'
-import json, sys, urllib.request
-for i, port in enumerate(sys.argv[1:], 1):
-    try:
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v3/maintenance/status",
-                                     data=b"{}", method="POST")
-        st = json.load(urllib.request.urlopen(req, timeout=2))
-        if st["header"]["member_id"] == st["leader"]:
-            print(i); sys.exit(0)
-    except Exception:
-        pass
-print(0)
-EOF2
-}
-
-cluster_section() {
-    local ports i L others r ms vals=()
-    echo
-    echo "=== 3. three members on loopback (--cluster)"
-    if [ $USE_ETCD = 1 ]; then
-        ports=($(free_ports 6))
-        for i in 1 2 3; do
-            CL_C[$i]=${ports[$((i - 1))]} CL_P[$i]=${ports[$((i + 2))]}
-            CL_INIT+="${CL_INIT:+,}m$i=http://127.0.0.1:${CL_P[$i]}"
-        done
-        for i in 1 2 3; do start_member "$i"; done
-        if ! cluster_healthy; then
-            echo "run.sh: the etcd cluster did not become healthy"; tail -3 "$TMP"/m?.log
-        else
-            L=$(etcd_leader)
-            echo "    etcd: 3 members, leader m$L; clients talk to the leader; us/op counts the leader only"
-            local A=127.0.0.1:${CL_C[$L]} P=${CL_PID[$L]}
-            echo "--- cput64: PUT, $CONNS connections"
-            load cput64.etcd "$P" "$A" -P etcd -w put -x bench-cput64/ -c "$CONNS" -d "$DURATION" -W "$WARMUP"
-            echo "--- cput1: PUT, 1 connection"
-            load cput1.etcd "$P" "$A" -P etcd -w put -x bench-cput1/ -c 1 -d "$DURATION" -W "$WARMUP"
-            preload cluster-get "$P" "$A" etcd bench-get/ "$GET_KEYS" &&
-            { echo "--- crange64: linearizable range, $CONNS connections"
-              load crange64.etcd "$P" "$A" -P etcd -w get -m consistent -x bench-get/ -k "$GET_KEYS" \
-                  -c "$CONNS" -d "$DURATION" -W "$WARMUP"; }
-            for r in $(seq "$FAILOVER_RUNS"); do
-                L=$(etcd_leader)
-                [ "$L" != 0 ] || { echo "    no leader before failover run $r"; break; }
-                others=""
-                for i in 1 2 3; do [ "$i" = "$L" ] || others+="${others:+,}127.0.0.1:${CL_C[$i]}"; done
-                "$KVPROBE" failover -P etcd -S "${CL_PID[$L]}" -E "$others" -T 30 > "$TMP/fo$r.out" 2>&1
-                sed 's/^/    /' "$TMP/fo$r.out" | grep -v RESULT
-                gone "${CL_PID[$L]}"
-                ms=$(sed -n 's/^RESULT failover_ms=\([-0-9.]*\).*/\1/p' "$TMP/fo$r.out")
-                [ -n "$ms" ] && [ "$ms" != "-1.0" ] && vals+=("$ms")
-                start_member "$L"
-                cluster_healthy || { echo "    member m$L did not rejoin"; break; }
-                sleep 2
-            done
-            R[cluster.etcd.failover_runs]=${#vals[@]}
-            R[cluster.etcd.failover_median_ms]=$(printf '%s\n' "${vals[@]}" | sort -g |
-                awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }')
-            R[cluster.etcd.failover_all_ms]=$(IFS=,; echo "${vals[*]}")
-            echo "    etcd leader SIGKILL -> first acknowledged write: median $(get cluster.etcd.failover_median_ms) ms of ${#vals[@]} runs (${R[cluster.etcd.failover_all_ms]})"
-            for i in 1 2 3; do stop_pid "${CL_PID[$i]}"; done
-        fi
-    fi
-    # The same measurements for cairn need 3 replicated servers:
-    #   cairn agent -server -bootstrap-expect 3 -data-dir D -http-port .. -server-port ..
-    #     -serf-lan-port .. -retry-join 127.0.0.1:<serf of the others>
-    # then kvload -P consul against the leader's HTTP port (GET /v1/status/leader
-    # names it by server address) and kvprobe failover -P consul.
-    echo "    cairn: NOT MEASURED: needs the replicated-server issue (cairn agent -server"
-    echo "           -bootstrap-expect 3); no number is reported for it"
-    R[cluster.cairn.status]=needs-server-issue
-}
+. bench/cluster.sh
 
 # ---- main ------------------------------------------------------------------
 

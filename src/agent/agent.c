@@ -1,7 +1,11 @@
-/* agent/agent.c - agent start-up, the loop, signals and shutdown. */
+/* agent/agent.c - agent start-up, the loop, signals, leave and shutdown. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent_int.h"
 #include "server/server.h"
@@ -29,12 +33,37 @@ static const struct cn_http_mw *const agent_mws[] = {
     &cn_http_mw_access_log, &cn_http_mw_token, &cn_http_mw_pretty, &cn__api_mw_agent,
 };
 
-static void on_stopped(void *arg)
+/* ---- shutdown ---- */
+
+static void on_part_stopped(void *arg)
 {
     (void)arg;
 }
 
-static void stop(struct cn_agent *a)
+static void stop_now(struct cn_agent *a)
+{
+    uv_close((uv_handle_t *)&a->sig_int, NULL);
+    uv_close((uv_handle_t *)&a->sig_term, NULL);
+    if (a->http)
+        cn_http_server_stop(a->http, on_part_stopped, NULL);
+    if (a->server)
+        cn_server_close(a->server, on_part_stopped, NULL);
+    a->http = NULL;
+    a->server = NULL;
+}
+
+static void on_stepped_down(void *arg, int rc)
+{
+    struct cn_agent *a = arg;
+    if (rc < 0)
+        CN_WARN("agent: leadership transfer did not finish: %s", cn_strerror(rc));
+    stop_now(a);
+}
+
+/* SIGINT/SIGTERM: a leader hands leadership over first, so writes resume
+ * in one round trip instead of an election timeout; the server stays in
+ * the configuration (Consul's skip_leave_on_interrupt for servers). */
+void cn__agent_shutdown(struct cn_agent *a)
 {
     if (a->stopping)
         return;
@@ -42,19 +71,44 @@ static void stop(struct cn_agent *a)
     CN_INFO("agent: shutting down");
     uv_signal_stop(&a->sig_int);
     uv_signal_stop(&a->sig_term);
-    uv_close((uv_handle_t *)&a->sig_int, NULL);
-    uv_close((uv_handle_t *)&a->sig_term, NULL);
-    if (a->http)
-        cn_http_server_stop(a->http, on_stopped, NULL);
     if (a->server)
-        cn_server_close(a->server, on_stopped, NULL);
+        cn_server_step_down(a->server, on_stepped_down, a);
+    else
+        stop_now(a);
+}
+
+static void on_left(void *arg, int rc)
+{
+    struct cn_agent *a = arg;
+    if (rc < 0)
+        CN_WARN("agent: leaving the cluster: %s", cn_strerror(rc));
+    else
+        CN_INFO("agent: left the cluster");
+    stop_now(a);
+}
+
+/* `cairn leave`: hand leadership over, leave the Raft configuration, exit. */
+void cn__agent_leave(struct cn_agent *a)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    CN_INFO("agent: leaving");
+    uv_signal_stop(&a->sig_int);
+    uv_signal_stop(&a->sig_term);
+    if (a->server)
+        cn_server_leave(a->server, on_left, a);
+    else
+        stop_now(a);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
-    stop(s->data);
+    cn__agent_shutdown(s->data);
 }
+
+/* ---- start ---- */
 
 static int start_http(struct cn_agent *a, char *errmsg)
 {
@@ -69,6 +123,98 @@ static int start_http(struct cn_agent *a, char *errmsg)
     return cn_http_server_start(&a->http, a->loop, &hc, errmsg);
 }
 
+/* The node id survives restarts in <data-dir>/node-id (as Consul's). */
+static int load_node_id(struct cn_agent *a, char *errmsg)
+{
+    char path[CN_PATH_BYTES_MAX + 16], buf[64];
+    ssize_t n;
+    int fd;
+    if (a->cfg.dev || !a->cfg.data_dir[0]) {
+        cn_uuid_v4(a->node_id);
+        return 0;
+    }
+    if (mkdir(a->cfg.data_dir, 0700) != 0 && errno != EEXIST)
+        return cn_errf_rc(errmsg, -errno, "create data dir %s", a->cfg.data_dir);
+    snprintf(path, sizeof path, "%s/node-id", a->cfg.data_dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n >= 36 && cn_uuid_valid(buf, 36)) {
+            memcpy(a->node_id, buf, 36);
+            a->node_id[36] = '\0';
+            return 0;
+        }
+        return cn_errf_rc(errmsg, CN_ECORRUPT, "%s: not a UUID", path);
+    }
+    cn_uuid_v4(a->node_id);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, a->node_id, 36) != 36 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return cn_errf_rc(errmsg, -e, "write %s", path);
+    }
+    close(fd);
+    return 0;
+}
+
+/* The address other servers reach us at: -advertise, else -bind unless it
+ * is a wildcard, else the first private IPv4 (Consul's rule), else
+ * loopback. */
+static void pick_advertise(const struct cn_agent_config *cfg, char *out, size_t n)
+{
+    uv_interface_address_t *ifs;
+    int count;
+    if (cfg->advertise_addr[0]) {
+        snprintf(out, n, "%s", cfg->advertise_addr);
+        return;
+    }
+    if (strcmp(cfg->bind_addr, "0.0.0.0") != 0 && strcmp(cfg->bind_addr, "::") != 0) {
+        snprintf(out, n, "%s", cfg->bind_addr);
+        return;
+    }
+    snprintf(out, n, "127.0.0.1");
+    if (uv_interface_addresses(&ifs, &count) != 0)
+        return;
+    for (int i = 0; i < count; i++) {
+        if (ifs[i].is_internal || ifs[i].address.address4.sin_family != AF_INET)
+            continue;
+        uv_ip4_name(&ifs[i].address.address4, out, n);
+        break;
+    }
+    uv_free_interface_addresses(ifs, count);
+}
+
+static int start_server(struct cn_agent *a, char *errmsg)
+{
+    const char *joins[CN_CONFIG_LIST_MAX];
+    char join_buf[CN_CONFIG_LIST_MAX][80], adv[64];
+    size_t nj = 0;
+    for (size_t i = 0; i < a->cfg.retry_join.n; i++) {
+        const char *j = a->cfg.retry_join.v[i];
+        /* Bare hosts join on the default server port. */
+        snprintf(join_buf[nj], sizeof join_buf[nj], strchr(j, ':') ? "%s" : "%s:8300", j);
+        joins[nj] = join_buf[nj];
+        nj++;
+    }
+    pick_advertise(&a->cfg, adv, sizeof adv);
+    struct cn_server_config sc = {
+        .node_name = a->cfg.node_name, .datacenter = a->cfg.datacenter,
+        .node_id = a->node_id, .dev = a->cfg.dev, .data_dir = a->cfg.data_dir,
+        .bind_addr = a->cfg.dev ? "127.0.0.1" : a->cfg.bind_addr, .port = a->cfg.server_port,
+        .advertise_addr = adv, .bootstrap_expect = a->cfg.bootstrap_expect,
+        .retry_join = joins, .n_retry_join = nj, .retry_interval_ms = a->cfg.retry_interval_ms,
+        .raft_tick_ms = a->cfg.raft_tick_ms, .snapshot_threshold = a->cfg.raft_snapshot_threshold,
+        .snapshot_interval_ms = a->cfg.raft_snapshot_interval_ms,
+        .trailing_logs = a->cfg.raft_trailing_logs,
+    };
+    int rc = cn_server_new(&a->server, a->loop, &sc, errmsg);
+    if (rc == 0)
+        snprintf(a->rpc_addr, sizeof a->rpc_addr, "%s", cn_server_rpc_addr(a->server));
+    return rc;
+}
+
 int cn_agent_run(const struct cn_agent_config *cfg)
 {
     struct cn_agent a;
@@ -80,23 +226,14 @@ int cn_agent_run(const struct cn_agent_config *cfg)
     a.cfg = *cfg;
     a.loop = &loop;
     a.start_ms = cn_time_mono_ms();
-    cn_uuid_v4(a.node_id);
     cn_log_setup(cfg->log_level, cfg->log_json);
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
-    snprintf(a.rpc_addr, sizeof a.rpc_addr, "%s:%d", cfg->bind_addr, cfg->server_port);
-
-    if (cfg->server) {
-        struct cn_server_config sc = {
-            .node_name = cfg->node_name, .datacenter = cfg->datacenter,
-            .rpc_addr = a.rpc_addr, .dev = cfg->dev,
-        };
-        rc = cn_server_new(&a.server, &loop, &sc, errmsg);
-        if (rc < 0)
-            goto fail;
-    }
-    rc = start_http(&a, errmsg);
-    if (rc < 0)
+    if ((rc = load_node_id(&a, errmsg)) < 0)
+        goto fail;
+    if (cfg->server && (rc = start_server(&a, errmsg)) < 0)
+        goto fail;
+    if ((rc = start_http(&a, errmsg)) < 0)
         goto fail;
     uv_signal_init(&loop, &a.sig_int);
     uv_signal_init(&loop, &a.sig_term);
@@ -104,10 +241,10 @@ int cn_agent_run(const struct cn_agent_config *cfg)
     uv_signal_start(&a.sig_int, on_signal, SIGINT);
     uv_signal_start(&a.sig_term, on_signal, SIGTERM);
 
-    CN_INFO("agent: started node=%s datacenter=%s server=%s dev=%s http=%s:%d",
-            cfg->node_name, cfg->datacenter, cfg->server ? "true" : "false",
+    CN_INFO("agent: started node=%s id=%s datacenter=%s server=%s dev=%s http=%s:%d rpc=%s",
+            cfg->node_name, a.node_id, cfg->datacenter, cfg->server ? "true" : "false",
             cfg->dev ? "true" : "false", cfg->client_addr,
-            a.http ? cn_http_server_port(a.http) : -1);
+            a.http ? cn_http_server_port(a.http) : -1, a.server ? a.rpc_addr : "-");
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     CN_INFO("agent: stopped");
@@ -115,9 +252,11 @@ int cn_agent_run(const struct cn_agent_config *cfg)
 
 fail:
     CN_ERROR("agent: %s", errmsg);
+    if (a.http)
+        cn_http_server_stop(a.http, NULL, NULL);
     if (a.server)
         cn_server_close(a.server, NULL, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return 1;
 }

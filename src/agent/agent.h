@@ -47,6 +47,10 @@ struct cn_agent_config {
     bool ui;
     char encrypt[64];            /* Base64 gossip key. */
     uint64_t retry_interval_ms;
+    uint32_t raft_tick_ms;          /* 0: 50 ms (elections in 0.5-1 s). */
+    uint64_t raft_snapshot_threshold;
+    uint64_t raft_snapshot_interval_ms;
+    uint64_t raft_trailing_logs;
     unsigned http_max_conns_per_client;
     struct cn_strlist retry_join;
     struct cn_strlist retry_join_wan;

@@ -60,6 +60,16 @@ void cn__api_json_send(struct cn_http_req *req, struct cn_json_enc *e, int statu
 /* Bare `true`/`false` replies (KV, catalog, session destroy). */
 void cn__api_send_bool(struct cn_http_req *req, bool v);
 
+/* agent.c */
+void cn__agent_shutdown(struct cn_agent *a);
+void cn__agent_leave(struct cn_agent *a);
+
+/* api/operator.c */
+void cn__api_raft_configuration(struct cn_http_req *req);
+void cn__api_raft_peer(struct cn_http_req *req);
+void cn__api_snapshot(struct cn_http_req *req);
+void cn__api_agent_leave(struct cn_http_req *req);
+
 /* api/kv.c, api/txn.c, api/status.c */
 void cn__api_kv(struct cn_http_req *req);
 void cn__api_txn(struct cn_http_req *req);

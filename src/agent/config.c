@@ -13,7 +13,8 @@
 
 #include "agent.h"
 
-enum kind { K_BOOL, K_STR, K_PORT, K_UINT, K_LOGLEVEL, K_DURATION_MS, K_LIST, K_JSON };
+enum kind { K_BOOL, K_STR, K_PORT, K_UINT, K_U64, K_LOGLEVEL, K_DURATION_MS,
+            K_DURATION_MS32, K_LIST, K_JSON };
 
 struct setting {
     const char *flag;      /* NULL: config files only. */
@@ -58,6 +59,14 @@ static const struct setting settings[] = {
      OFF(enable_local_script_checks), 0, "allow script checks from config files only"},
     {"ui", "ui", K_BOOL, OFF(ui), 0, "serve the web UI (not available yet)"},
     {NULL, "limits.http_max_conns_per_client", K_UINT, OFF(http_max_conns_per_client), 0, ""},
+    {"raft-snapshot-threshold", "raft_snapshot_threshold", K_U64, OFF(raft_snapshot_threshold), 0,
+     "log entries between Raft snapshots (default 16384)"},
+    {"raft-snapshot-interval", "raft_snapshot_interval", K_DURATION_MS,
+     OFF(raft_snapshot_interval_ms), 0, "minimum time between Raft snapshots (default 5s)"},
+    {"raft-trailing-logs", "raft_trailing_logs", K_U64, OFF(raft_trailing_logs), 0,
+     "log entries kept behind a snapshot (default 10240)"},
+    {"raft-tick", "performance.raft_tick", K_DURATION_MS32, OFF(raft_tick_ms), 0,
+     "Raft tick; elections time out after 10-20 ticks (default 50ms)"},
     {"config-file", NULL, K_LIST, OFF(config_files), 0, "JSON config file (repeatable)"},
     {"config-dir", NULL, K_LIST, OFF(config_dirs), 0, "directory of *.json config files (repeatable)"},
     {NULL, "service", K_JSON, OFF(services), 0, ""},
@@ -124,6 +133,17 @@ static int set_text(struct cn_agent_config *cfg, const struct setting *s, const 
         if (cn_parse_u64(val, strlen(val), &u) < 0 || u > 1000000)
             return CN_EBADREQ;
         *(unsigned *)base = (unsigned)u;
+        return 0;
+    case K_U64:
+        if (cn_parse_u64(val, strlen(val), &u) < 0)
+            return CN_EBADREQ;
+        *(uint64_t *)base = u;
+        return 0;
+    case K_DURATION_MS32:
+        if (cn_duration_parse(val, strlen(val), &i) < 0 || i < 1000000 ||
+            i / 1000000 > 60000)
+            return CN_EBADREQ;
+        *(uint32_t *)base = (uint32_t)(i / 1000000);
         return 0;
     case K_LOGLEVEL:
         return cn_log_level_parse(val, (enum cn_log_level *)base) < 0 ? CN_EBADREQ : 0;

@@ -37,6 +37,11 @@
 #define CN_HTTP_PIPELINE_BYTES_MAX (256 << 10) /* Unparsed pipelined input held. */
 #define CN_HTTP_RESP_BYTES_MAX (256 << 20)  /* One response body (a big recurse). */
 
+/* A `cairn snapshot` image: the whole state plus a header. The state is
+ * capped far below this by memory long before. */
+#define CN_SNAPSHOT_BYTES_MAX (1u << 30)
+#define CN_SNAPSHOT_IMAGE_BYTES_MAX (CN_SNAPSHOT_BYTES_MAX + (2u << 20))
+
 /* ---- JSON (src/json) ---- */
 #define CN_JSON_DEPTH_MAX 32          /* Nesting of request bodies. */
 #define CN_TXN_OPS_MAX 128            /* Consul's current maxTxnOps. */
@@ -87,6 +92,39 @@
 
 /* ---- durations (Go syntax) ---- */
 #define CN_DURATION_BYTES_MAX 64
+
+/* ---- Raft (src/raft) ---- */
+/* Servers in one configuration, voters and learners together. Consul runs
+ * 3 or 5 voters; 32 leaves room for non-voting read replicas, and keeps a
+ * configuration (and the leader's per-peer progress table) a fixed size. */
+#define CN_RAFT_MEMBERS_MAX 32
+/* A member's address as the shell dials it ("ip:port"; "[v6]:port" is at
+ * most 47 bytes). Opaque to the core. */
+#define CN_RAFT_ADDR_BYTES_MAX 64
+/* One log entry's payload: a maximal txn (CN_TXN_BODY_BYTES_MAX) after
+ * msgpack re-encoding stays far below; the WAL refuses larger records. */
+#define CN_RAFT_ENTRY_BYTES_MAX (4u << 20)
+/* Entries in one AppendEntries; the leader sends fewer (config), a peer
+ * that declares more is malformed. */
+#define CN_RAFT_MSG_ENTRIES_MAX 4096
+/* One encoded Raft message: room for a maximal entry plus headers; the
+ * leader packs at most max_msg_bytes (default 1 MiB) of entries. */
+#define CN_RAFT_MSG_BYTES_MAX (8u << 20)
+/* One InstallSnapshot chunk. */
+#define CN_RAFT_SNAPSHOT_CHUNK_BYTES_MAX (1u << 20)
+/* A whole snapshot image a follower will assemble in memory: the state
+ * store's own cap is far below. Buffers grow only as chunks arrive. */
+#define CN_RAFT_SNAPSHOT_BYTES_MAX (1ull << 30)
+/* AppendEntries a leader keeps in flight to one follower (pipelining). */
+#define CN_RAFT_INFLIGHT_MAX 256
+/* ReadIndex requests waiting on one leader; more get CN_ELIMIT. */
+#define CN_RAFT_READS_MAX 65536
+
+_Static_assert(CN_RAFT_ENTRY_BYTES_MAX + 4096 <= CN_RAFT_MSG_BYTES_MAX,
+               "a maximal entry must fit one Raft message");
+_Static_assert(CN_RAFT_SNAPSHOT_CHUNK_BYTES_MAX + 4096 <= CN_RAFT_MSG_BYTES_MAX,
+               "a maximal snapshot chunk must fit one Raft message");
+
 
 /* ---- gossip (src/gossip, gossip-notes.md) ---- */
 /* memberlist's UDPBufferSize: a gossip packet we build never exceeds it. */

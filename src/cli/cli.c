@@ -41,6 +41,9 @@ static const struct {
 } cmds[] = {
     {"agent", cmd_agent, "Runs a cairn agent"},
     {"kv", cn__cli_kv, "Interact with the key-value store"},
+    {"leave", cn__cli_leave, "Gracefully leaves the cluster and shuts down the agent"},
+    {"operator", cn__cli_operator, "Provides cluster-level tools (operator raft ...)"},
+    {"snapshot", cn__cli_snapshot, "Saves and restores snapshots of the state"},
     {"version", cmd_version, "Prints the cairn version"},
 };
 

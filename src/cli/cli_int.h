@@ -55,5 +55,8 @@ int cli_read_value(const char *arg, uint8_t **out, size_t *len, size_t max);
 
 /* Subcommand groups. */
 int cn__cli_kv(int argc, char **argv);
+int cn__cli_operator(int argc, char **argv);
+int cn__cli_snapshot(int argc, char **argv);
+int cn__cli_leave(int argc, char **argv);
 
 #endif

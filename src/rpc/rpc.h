@@ -27,6 +27,12 @@ enum cn_rpc_method {
     CN_RPC_KVS_KEYS,            /* {Key(prefix), Sep, Q} -> meta + [str...] */
     CN_RPC_TXN,                 /* {Cmd: state txn command, Q} -> txn reply */
     CN_RPC_TXN_READ,            /* same, read-only verbs: no Raft, honours Q */
+    CN_RPC_SERVER_INFO,         /* -> server info map (join, bootstrap, health) */
+    CN_RPC_RAFT_JOIN,           /* {ID, Addr, Name}: add me (as a learner) */
+    CN_RPC_RAFT_CONFIG,         /* -> {Servers: [...], Index} */
+    CN_RPC_RAFT_REMOVE,         /* {ID | Addr}: remove a server */
+    CN_RPC_SNAPSHOT_SAVE,       /* -> snapshot image bytes */
+    CN_RPC_SNAPSHOT_RESTORE,    /* image bytes -> restored */
     CN_RPC_METHOD_MAX,
 };
 
@@ -70,6 +76,9 @@ struct cn_rpc_call {
     struct cn_query_meta meta;
     /* Callee's private state while the call is in flight. */
     void *callee_priv;
+    /* Set by a server on calls that arrived from another server: they
+     * are never forwarded again (no forwarding loops). */
+    bool forwarded;
 };
 
 /* Limits on a call's two buffers: a maximal txn or KV value plus framing

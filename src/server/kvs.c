@@ -7,17 +7,12 @@
 
 void cn__kvs_apply(struct cn_server *s, struct cn_rpc_call *call)
 {
-    uint64_t index;
-    int rc;
     /* Agents may only send KV commands through this method. */
     if (call->args.len == 0 || call->args.data[0] != CN_CMD_KV) {
         cn__server_reply(s, call, CN_EMALFORMED, "not a KV command");
         return;
     }
-    rc = cn__server_apply(s, call->args.data, call->args.len, &call->reply, &index);
-    if (rc == 0)
-        cn__server_meta(s, call, index, CN_CONSISTENCY_DEFAULT);
-    cn__server_reply(s, call, rc, rc == CN_EMALFORMED ? "invalid KV command" : NULL);
+    cn__route_write(s, call, call->args.data, call->args.len);
 }
 
 void cn__txn(struct cn_server *s, struct cn_rpc_call *call)
@@ -25,34 +20,27 @@ void cn__txn(struct cn_server *s, struct cn_rpc_call *call)
     const uint8_t *cmd;
     uint32_t cmd_len;
     struct cn_query_opts q;
-    uint64_t index;
-    int rc = cn_rpc_txn_args_decode(call->args.data, call->args.len, &cmd,
-                                    &cmd_len, &q);
+    int rc = cn_rpc_txn_args_decode(call->args.data, call->args.len, &cmd, &cmd_len, &q);
     if (rc < 0 || cmd_len == 0 || cmd[0] != CN_CMD_TXN) {
         cn__server_reply(s, call, CN_EMALFORMED, "invalid txn");
         return;
     }
-    rc = cn__server_apply(s, cmd, cmd_len, &call->reply, &index);
-    if (rc == 0)
-        cn__server_meta(s, call, index, CN_CONSISTENCY_DEFAULT);
-    cn__server_reply(s, call, rc, rc == CN_EMALFORMED ? "invalid txn" : NULL);
+    cn__route_write(s, call, cmd, cmd_len);
 }
 
-void cn__txn_read(struct cn_server *s, struct cn_rpc_call *call)
+void cn__txn_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out)
 {
     const uint8_t *cmd;
     uint32_t cmd_len;
     struct cn_query_opts q;
-    int rc = cn_rpc_txn_args_decode(call->args.data, call->args.len, &cmd,
-                                    &cmd_len, &q);
+    int rc = cn_rpc_txn_args_decode(call->args.data, call->args.len, &cmd, &cmd_len, &q);
+    (void)timed_out;
     if (rc < 0 || cmd_len == 0 || cmd[0] != CN_CMD_TXN) {
         cn__server_reply(s, call, CN_EMALFORMED, "invalid txn");
         return;
     }
-    if (q.consistency != CN_CONSISTENCY_STALE && !cn_server_is_leader(s)) {
-        cn__server_reply(s, call, CN_ENOLEADER, NULL);
+    if (cn__route_read(s, call, q.consistency, cn__txn_read))
         return;
-    }
     rc = cn_state_txn_read(s->state, cmd, cmd_len, &call->reply);
     if (rc == 0)
         cn__server_meta(s, call, cn_state_last_index(s->state), q.consistency);
@@ -169,10 +157,8 @@ void cn__kvs_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out)
         cn__server_reply(s, call, rc, "invalid KVS arguments");
         return;
     }
-    if (a.q.consistency != CN_CONSISTENCY_STALE && !cn_server_is_leader(s)) {
-        cn__server_reply(s, call, CN_ENOLEADER, NULL);
+    if (cn__route_read(s, call, a.q.consistency, cn__kvs_read))
         return;
-    }
     index = call->method == CN_RPC_KVS_GET
                 ? cn_state_kv_key_index(s->state, a.key, a.key_len)
                 : cn_state_kv_prefix_index(s->state, a.key, a.key_len);

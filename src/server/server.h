@@ -1,12 +1,17 @@
 /* server/server.h - a cairn server: the state store behind Raft, and the
- * RPC endpoints (KVS, Txn, Status, ...) that agents call.
+ * RPC endpoints (KVS, Txn, Status, Operator, ...) that agents call.
  *
- * The server owns the state store. Writes become commands applied through
- * cn_state_apply() at the next log index (-dev: at once, in memory; the
- * replicated-server issue puts Raft in front without changing callers).
- * Reads run against the local store per the call's consistency mode, and
- * block on the server until the result's index passes the caller's
- * (consul-compat.md section 3), woken by state watches.
+ * Every mutation is a command proposed to Raft and applied on commit
+ * through the state store's single cn_state_apply(). -dev runs the same
+ * path with an in-memory log and no network. Reads run per consistency
+ * mode (consul-compat.md section 4):
+ *   default     the leader answers from its state; a follower forwards
+ *   consistent  the leader first confirms leadership (ReadIndex, batched)
+ *   stale       any server answers from its own state
+ * and block on the server until the result's index passes the caller's
+ * (section 3), woken by state watches. Without a leader, calls are held
+ * (up to CN_SERVER_HOLD_MS) and retried when one appears, then fail with
+ * 500 "No cluster leader", as Consul's rpc_hold_timeout does.
  *
  * Runs on the agent's libuv loop thread; nothing here is thread-safe.
  */
@@ -18,24 +23,45 @@
 #include "rpc/rpc.h"
 #include "state/state.h"
 
+/* Consul's rpc_hold_timeout: how long a call waits for a leader. */
+#define CN_SERVER_HOLD_MS 7000
+
 struct cn_server;
 
 struct cn_server_config {
     const char *node_name;
     const char *datacenter;
-    const char *rpc_addr;        /* Advertised "ip:port" (Raft/RPC). */
+    const char *node_id;         /* UUID; the Raft id derives from it. */
     bool dev;                    /* In-memory single server, own leader. */
+    const char *data_dir;        /* Non-dev: WAL, snapshots, node id. */
+    const char *bind_addr;       /* Server port listener. */
+    int port;                    /* 0: ephemeral (tests). */
+    const char *advertise_addr;  /* "" = bind_addr. */
+    unsigned bootstrap_expect;   /* 0: join only (or -bootstrap=1 when 1). */
+    const char *const *retry_join;  /* Server addresses "ip:port". */
+    size_t n_retry_join;
+    uint64_t retry_interval_ms;
+    uint32_t raft_tick_ms;       /* 0: 50. */
+    uint64_t snapshot_threshold; /* 0: 16384 entries. */
+    uint64_t snapshot_interval_ms;
+    uint64_t trailing_logs;
 };
 
 struct cn_server_stats {
     uint64_t applies, apply_errors, reads, parked_now, parked_total;
+    uint64_t forwarded, held, hold_timeouts, inbound_calls;
 };
 
 int cn_server_new(struct cn_server **out, uv_loop_t *loop,
                   const struct cn_server_config *cfg, char *errmsg);
-/* Cancels parked calls (their done runs with CN_ECLOSED), closes handles,
- * frees; cb runs when done. */
+/* Cancels parked and held calls (done runs with CN_ECLOSED), stops Raft
+ * and the transport; cb runs when everything is freed. */
 void cn_server_close(struct cn_server *s, void (*cb)(void *), void *arg);
+/* Graceful leave: transfer leadership away if we lead, then ask the
+ * leader to remove us from the configuration. cb(arg, rc) when done. */
+void cn_server_leave(struct cn_server *s, void (*cb)(void *, int), void *arg);
+/* Leadership transfer only (SIGTERM on a leader: fast failover). */
+void cn_server_step_down(struct cn_server *s, void (*cb)(void *, int), void *arg);
 
 /* Starts a call; call->done runs exactly once (maybe before this returns)
  * with call->rc and, on success, call->reply and call->meta set. */
@@ -46,6 +72,8 @@ void cn_server_cancel(struct cn_server *s, struct cn_rpc_call *call);
 bool cn_server_is_leader(const struct cn_server *s);
 /* "ip:port" of the current leader, "" if none. */
 const char *cn_server_leader(const struct cn_server *s);
+const char *cn_server_rpc_addr(const struct cn_server *s);
+int cn_server_port(const struct cn_server *s);
 const struct cn_state *cn_server_state(const struct cn_server *s);
 void cn_server_get_stats(const struct cn_server *s, struct cn_server_stats *out);
 

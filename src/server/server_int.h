@@ -2,67 +2,153 @@
 #ifndef CN_SERVER_INT_H
 #define CN_SERVER_INT_H
 
+#include "raft/node.h"
 #include "server.h"
 
-/* A parked blocking query (consul-compat.md 3.1). */
-struct cn_bq;
+/* What a call in flight is waiting for: call->callee_priv points to one
+ * of these (each struct starts with its kind), so cancel knows what to
+ * undo. */
+enum op_kind {
+    OP_BQ = 1,        /* Parked blocking query (blocking.c). */
+    OP_PROPOSE,       /* Waiting for its Raft entry to commit. */
+    OP_READINDEX,     /* Waiting for a ReadIndex round (consistent). */
+    OP_FORWARD,       /* Sent to the leader, waiting for the reply. */
+    OP_HOLD,          /* No leader yet: retried when one appears. */
+    OP_READ_DONE,     /* Marker: the ReadIndex barrier passed; run here. */
+};
+
+struct cn__op {
+    enum op_kind kind;
+    struct cn_server *srv;
+    struct cn_rpc_call *call;       /* NULL once detached. */
+    struct cn__op *next, *prev;     /* Server's list of its kind. */
+};
+
 typedef void cn_bq_run_fn(struct cn_server *s, struct cn_rpc_call *call,
                           bool timed_out);
+typedef int cn_bq_arm_fn(struct cn_server *s, struct cn_watch *w, void *arg);
 
 struct cn_bq {
-    struct cn_server *srv;
-    struct cn_rpc_call *call;     /* NULL once answered or cancelled. */
+    struct cn__op op;
     cn_bq_run_fn *run;
     struct cn_watch watch;
     uv_timer_t timer;
-    struct cn_bq *next, *prev;    /* Server's list, for close. */
+};
+
+struct op_wait {                    /* OP_PROPOSE, OP_READINDEX */
+    struct cn__op op;
+    uint64_t cookie;
+    cn_bq_run_fn *then;             /* READINDEX: the read to run. */
+};
+
+struct op_forward {                 /* OP_FORWARD */
+    struct cn__op op;
+    struct cn_rpc_call fwd;         /* The copy on the wire. */
+    uint64_t deadline_ms;
+};
+
+struct op_hold {                    /* OP_HOLD */
+    struct cn__op op;
+    uint64_t deadline_ms;
+};
+
+/* An RPC that arrived from another server or agent over the transport. */
+struct inbound {
+    struct cn_rpc_call call;
+    struct cn_server *srv;
+    uint64_t conn_id, id;
+    struct inbound *next, *prev;
+};
+
+/* Snapshot restore staged across Raft entries (fsm.c). */
+struct restore_stage {
+    struct cn_buf buf;
+    uint64_t total;
+    uint32_t crc;
+    bool active;
 };
 
 struct cn_server {
     uv_loop_t *loop;
     struct cn_server_config cfg;
-    char node_name[128];
-    char datacenter[64];
-    char rpc_addr[64];
+    char node_name[128], datacenter[64], node_id[CN_UUID_STR_BYTES];
+    char data_dir[CN_PATH_BYTES_MAX];
+    char rpc_addr[96];              /* Advertised "ip:port". */
+    char bind_addr[64];
+    uint64_t raft_id;
     struct cn_state *state;
-    struct cn_prng prng;          /* Wait jitter only. */
-    struct cn_bq *parked;
+    struct cn_raft_node *raft;
+    struct cn_transport *transport; /* NULL in -dev. */
+    struct cn_prng prng;
+    struct cn__op *parked;          /* OP_BQ */
+    struct cn__op *held;            /* OP_HOLD */
+    struct inbound *inbound;
+    uv_timer_t hold_timer;
+    uv_timer_t cluster_timer;       /* Bootstrap, join, promotion. */
     struct cn_server_stats stats;
-    struct cn_buf scratch;        /* Command bytes for internal proposals. */
+    struct restore_stage restore;
+    char **retry_join;
+    size_t n_retry_join;
+    struct cluster_state *cluster;  /* cluster.c */
     bool closing;
     int open_handles;
     void (*close_cb)(void *);
     void *close_arg;
 };
 
+/* server.c */
+void cn__server_reply(struct cn_server *s, struct cn_rpc_call *call, int rc,
+                      const char *errmsg);
+void cn__server_meta(struct cn_server *s, struct cn_rpc_call *call,
+                     uint64_t index, enum cn_consistency c);
+void cn__server_handle_closed(uv_handle_t *h);
+void cn__server_maybe_closed(struct cn_server *s);
+void cn__op_link(struct cn__op **list, struct cn__op *op);
+void cn__op_unlink(struct cn__op **list, struct cn__op *op);
+
+/* route.c: where a call runs. These return true when they took the call
+ * (forwarded, held, or waiting for Raft): the caller must return. */
+bool cn__route_read(struct cn_server *s, struct cn_rpc_call *call,
+                    enum cn_consistency c, cn_bq_run_fn *run);
+/* Proposes cmd (leader), or forwards/holds the call (followers). The
+ * reply comes from the state machine; done runs at commit. */
+void cn__route_write(struct cn_server *s, struct cn_rpc_call *call,
+                     const uint8_t *cmd, size_t len);
+void cn__route_cancel(struct cn_server *s, struct cn__op *op);
+void cn__route_leader_changed(struct cn_server *s);
+void cn__route_fail_all(struct cn_server *s);
+extern struct cn__op cn__read_done_marker;
+
 /* blocking.c */
-/* Answers now if min_index is 0, result_index > min_index, or timed_out;
- * else parks the call with a watch armed by arm() and a timer for the
- * wait. Returns true if it parked (the caller must not finish the call). */
-typedef int cn_bq_arm_fn(struct cn_server *s, struct cn_watch *w, void *arg);
 bool cn__bq_park_if_needed(struct cn_server *s, struct cn_rpc_call *call,
                            const struct cn_query_opts *q, uint64_t result_index,
                            bool timed_out, cn_bq_run_fn *run,
                            cn_bq_arm_fn *arm, void *arm_arg);
+void cn__bq_cancel(struct cn_server *s, struct cn_bq *bq);
 void cn__bq_cancel_all(struct cn_server *s);
-void cn__server_maybe_closed(struct cn_server *s);
-
-/* Completes a call: sets rc (and errmsg) and runs done. */
-void cn__server_reply(struct cn_server *s, struct cn_rpc_call *call, int rc,
-                      const char *errmsg);
-/* Fills meta for a read answered by this server. */
-void cn__server_meta(struct cn_server *s, struct cn_rpc_call *call,
-                     uint64_t index, enum cn_consistency c);
 
 /* kvs.c */
 void cn__kvs_apply(struct cn_server *s, struct cn_rpc_call *call);
 void cn__kvs_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
 void cn__txn(struct cn_server *s, struct cn_rpc_call *call);
-void cn__txn_read(struct cn_server *s, struct cn_rpc_call *call);
+void cn__txn_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
 
-/* Applies a command at the next index (dev: directly). 0 or error; the
- * state's reply goes to reply (may be NULL). */
-int cn__server_apply(struct cn_server *s, const uint8_t *cmd, size_t len,
-                     struct cn_buf *reply, uint64_t *index_out);
+/* fsm.c: the state machine Raft drives, and snapshot save/restore. */
+extern const struct cn_raft_fsm cn__server_fsm_ops;
+void cn__snapshot_save(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
+void cn__snapshot_restore(struct cn_server *s, struct cn_rpc_call *call);
+
+/* cluster.c: bootstrap-expect, retry-join, learner promotion, leave,
+ * operator raft endpoints, server info. */
+int cn__cluster_start(struct cn_server *s, char *errmsg);
+void cn__cluster_stop(struct cn_server *s);
+void cn__cluster_info(struct cn_server *s, struct cn_rpc_call *call);
+void cn__cluster_join(struct cn_server *s, struct cn_rpc_call *call);
+void cn__cluster_config(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
+void cn__cluster_remove(struct cn_server *s, struct cn_rpc_call *call);
+void cn__cluster_changed(struct cn_server *s);
+/* "ip:port" part of a member address "ip:port/name". */
+size_t cn__member_rpc_addr(const char *member_addr, char *out, size_t out_size);
+const char *cn__member_name(const char *member_addr);
 
 #endif

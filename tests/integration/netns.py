@@ -55,6 +55,8 @@ class Net:
     def __enter__(self):
         try:
             sh("ip", "link", "add", self.bridge, "type", "bridge")
+            # The host side gets .254 so tests can talk HTTP to every host.
+            sh("ip", "addr", "add", self.subnet + ".254/24", "dev", self.bridge)
             sh("ip", "link", "set", self.bridge, "up")
             for i, ns in enumerate(self.ns):
                 host_if, ns_if = "cnh%s%d" % (self.tag, i), "cnn%s%d" % (self.tag, i)

@@ -16,6 +16,10 @@ const struct cn_route cn__api_routes[] = {
     {"/v1/status/leader",     GET,                cn__api_status_leader,  0, 0},
     {"/v1/status/peers",      GET,                cn__api_status_peers,   0, 0},
     {"/v1/agent/self",        GET,                cn__api_agent_self,     0, 0},
+    {"/v1/agent/leave",       PUT,                cn__api_agent_leave,    0, 0},
+    {"/v1/operator/raft/configuration", GET,      cn__api_raft_configuration, 0, 0},
+    {"/v1/operator/raft/peer", DEL,               cn__api_raft_peer,      0, 0},
+    {"/v1/snapshot",          GET | PUT,          cn__api_snapshot,       0, CN_SNAPSHOT_IMAGE_BYTES_MAX},
 };
 
 const size_t cn__api_n_routes = CN_ARRAY_LEN(cn__api_routes);
