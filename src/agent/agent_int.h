@@ -62,6 +62,13 @@ size_t cn__agent_lan_servers(void *ctx, char (*out)[64], size_t max);
 size_t cn__agent_dc_servers(void *ctx, const char *dc, char (*out)[64], size_t max);
 size_t cn__agent_datacenters(struct cn_agent *a, char (*out)[64], size_t max);
 /* A user event from gossip (api/event.c delivers it locally). */
+/* The pool's gossip handle (NULL: no such pool, e.g. WAN on a client). */
+struct cn_gossip *cn__agent_pool(struct cn_agent *a, bool wan);
+/* Joins one "host[:port]"; cb(ctx, 0) once a push/pull worked, else an
+ * error (CN_ETIMEOUT: nobody answered). cb may run before this returns. */
+typedef void cn__agent_join_fn(void *ctx, int rc);
+int cn__agent_join(struct cn_agent *a, bool wan, const char *addr, cn__agent_join_fn *cb,
+                   void *ctx);
 void cn__agent_user_event(struct cn_agent *a, const struct cn_gossip_event *ev);
 
 /* api/routes.c */
@@ -122,5 +129,10 @@ int cn__api_txn_decode(const uint8_t *body, size_t len, struct cn_arena *arena,
 void cn__api_status_leader(struct cn_http_req *req);
 void cn__api_status_peers(struct cn_http_req *req);
 void cn__api_agent_self(struct cn_http_req *req);
+void cn__api_agent_members(struct cn_http_req *req);
+void cn__api_agent_join(struct cn_http_req *req);
+void cn__api_agent_force_leave(struct cn_http_req *req);
+struct cn_gossip_member;
+void cn__api_member_json(struct cn_json_enc *e, const struct cn_gossip_member *m);
 
 #endif

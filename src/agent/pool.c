@@ -340,3 +340,73 @@ void cn__agent_user_event(struct cn_agent *a, const struct cn_gossip_event *ev)
     CN_DEBUG_LOG("agent: user event %s (%zu bytes, ltime %llu)", ev->user_name,
                  ev->payload_len, (unsigned long long)ev->ltime);
 }
+
+/* ---- operator requests (members, join, force-leave) ---- */
+
+struct cn_gossip *cn__agent_pool(struct cn_agent *a, bool wan)
+{
+    return wan ? a->wan.g : a->lan.g;
+}
+
+/* One join through the API: the pool's own retry loop may be joining at
+ * the same moment (-EBUSY from the core); the API's join waits for it by
+ * retrying a few times on a short timer. */
+struct api_join {
+    struct cn_agent *a;
+    struct cn_gossip *g;
+    char addr[128];
+    unsigned busy_tries;
+    uv_timer_t timer;
+    cn__agent_join_fn *cb;
+    void *ctx;
+};
+
+static void api_join_free(uv_handle_t *h)
+{
+    cn_free(h->data);
+}
+
+static void api_join_done(void *ctx, int n_ok)
+{
+    struct api_join *j = ctx;
+    j->cb(j->ctx, n_ok > 0 ? 0 : CN_ETIMEOUT);
+    uv_close((uv_handle_t *)&j->timer, api_join_free);
+}
+
+static void api_join_try(uv_timer_t *t)
+{
+    struct api_join *j = t->data;
+    const char *addrs[1] = {j->addr};
+    int rc = cn_gossip_join(j->g, addrs, 1, api_join_done, j);
+    if (rc == -EBUSY && ++j->busy_tries < 50) {
+        uv_timer_start(&j->timer, api_join_try, 100, 0);
+        return;
+    }
+    if (rc < 0) {
+        j->cb(j->ctx, rc);
+        uv_close((uv_handle_t *)&j->timer, api_join_free);
+    }
+}
+
+int cn__agent_join(struct cn_agent *a, bool wan, const char *addr, cn__agent_join_fn *cb,
+                   void *ctx)
+{
+    struct cn__pool *p = wan ? &a->wan : &a->lan;
+    struct api_join *j;
+    if (!p->g)
+        return CN_EUNSUPPORTED;
+    if (strlen(addr) >= sizeof j->addr || !addr[0])
+        return CN_EBADREQ;
+    j = cn_calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->a = a;
+    j->g = p->g;
+    snprintf(j->addr, sizeof j->addr, "%s", addr);
+    j->cb = cb;
+    j->ctx = ctx;
+    uv_timer_init(a->loop, &j->timer);
+    j->timer.data = j;
+    api_join_try(&j->timer);
+    return 0;
+}

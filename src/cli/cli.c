@@ -40,8 +40,13 @@ static const struct {
     const char *synopsis;
 } cmds[] = {
     {"agent", cmd_agent, "Runs a cairn agent"},
+    {"event", cn__cli_event, "Fires a new user event"},
+    {"force-leave", cn__cli_force_leave, "Forces a member of the cluster to enter the \"left\" state"},
+    {"join", cn__cli_join, "Tells a running agent to join the cluster"},
+    {"keygen", cn__cli_keygen, "Generates a new encryption key"},
     {"kv", cn__cli_kv, "Interact with the key-value store"},
     {"leave", cn__cli_leave, "Gracefully leaves the cluster and shuts down the agent"},
+    {"members", cn__cli_members, "Lists the members of a cluster"},
     {"operator", cn__cli_operator, "Provides cluster-level tools (operator raft ...)"},
     {"snapshot", cn__cli_snapshot, "Saves and restores snapshots of the state"},
     {"version", cmd_version, "Prints the cairn version"},
@@ -52,7 +57,7 @@ static void usage(void)
     printf("Usage: cairn [--version] [--help] <command> [<args>]\n\n"
            "Available commands are:\n");
     for (size_t i = 0; i < CN_ARRAY_LEN(cmds); i++)
-        printf("    %-10s %s\n", cmds[i].name, cmds[i].synopsis);
+        printf("    %-12s %s\n", cmds[i].name, cmds[i].synopsis);
 }
 
 int cn_cli_main(int argc, char **argv)

@@ -58,5 +58,10 @@ int cn__cli_kv(int argc, char **argv);
 int cn__cli_operator(int argc, char **argv);
 int cn__cli_snapshot(int argc, char **argv);
 int cn__cli_leave(int argc, char **argv);
+int cn__cli_members(int argc, char **argv);
+int cn__cli_join(int argc, char **argv);
+int cn__cli_force_leave(int argc, char **argv);
+int cn__cli_event(int argc, char **argv);
+int cn__cli_keygen(int argc, char **argv);
 
 #endif

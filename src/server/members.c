@@ -198,9 +198,22 @@ static void reconcile_raft(struct cn_server *s, const struct member *m)
         return;
     in_conf = cn_raft_conf_find(c, id) != NULL;
     if (m->status == CN_MEMBER_ALIVE && !in_conf && m->port > 0) {
-        char hostport[64];
+        char hostport[64], other[CN_RAFT_ADDR_BYTES_MAX];
         snprintf(hostport, sizeof hostport, strchr(m->addr, ':') ? "[%.40s]:%d" : "%.40s:%d",
                  m->addr, m->port & 0xffff);
+        /* A server at this address under another ID is an earlier life
+         * of this one (its data dir was lost): it must leave first, or
+         * two members would share one address (Consul does the same). */
+        for (uint32_t i = 0; i < c->n; i++) {
+            cn__member_rpc_addr(c->members[i].addr, other, sizeof other);
+            if (strcmp(other, hostport) != 0)
+                continue;
+            if (cn_raft_node_change(s->raft, CN_RAFT_REMOVE, c->members[i].id,
+                                    c->members[i].addr, NULL, NULL) == 0)
+                CN_INFO("server: removing %s: %s now runs under a new ID",
+                        c->members[i].addr, m->name);
+            return; /* One change at a time; the add follows. */
+        }
         cn__member_format(member, sizeof member, hostport, m->name);
         if (cn_raft_node_change(s->raft, CN_RAFT_ADD_LEARNER, id, member, NULL, NULL) == 0)
             CN_INFO("server: adding %s (seen in the LAN pool) as a learner", member);
@@ -299,9 +312,10 @@ void cn__members_tick(struct cn_server *s)
         s->last_reconcile_ms = uv_now(s->loop);
         cn__members_reconcile_all(s);
     } else if (leader) {
-        /* Failed servers past their grace period. */
+        /* Servers waiting to be added (one change at a time) and failed
+         * servers past their grace period. */
         for (size_t i = 0; i < t->n; i++)
-            if (t->v[i].status == CN_MEMBER_FAILED)
+            if (t->v[i].status == CN_MEMBER_FAILED || strcmp(t->v[i].role, "consul") == 0)
                 reconcile_raft(s, &t->v[i]);
     }
     t->was_leader = leader;

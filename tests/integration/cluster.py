@@ -1,8 +1,9 @@
-"""Clusters of real `cairn agent -server` processes on loopback.
+"""Clusters of real `cairn agent` processes on loopback.
 
-Every server gets its own ephemeral server/HTTP/DNS ports and data dir;
-all of them -retry-join each other and -bootstrap-expect the initial
-size. Polls have deadlines; nothing sleeps for correctness.
+Every agent gets its own ephemeral server/HTTP/DNS/gossip ports and data
+dir. Servers -retry-join each other's LAN gossip address (as Consul's) and
+-bootstrap-expect the initial size; client agents -retry-join the
+servers. Polls have deadlines; nothing sleeps for correctness.
 """
 import os
 import shutil
@@ -18,14 +19,35 @@ from conftest import BIN, free_port, wait_until
 FAST = ["-raft-tick", "20ms"]  # Elections in 200-400 ms: quick tests.
 
 
+def free_udp_tcp_port():
+    """A port free for both TCP and UDP (gossip binds both)."""
+    import socket
+    for _ in range(100):
+        p = free_port()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+    raise RuntimeError("no free port")
+
+
 class Server:
-    def __init__(self, cluster, i, node_id=None):
+    server = True
+
+    def __init__(self, cluster, i, node_id=None, name=None, dc=None):
         self.cluster = cluster
         self.i = i
-        self.name = "s%d" % i
+        self.name = name or "s%d" % i
+        self.dc = dc or cluster.dc
         self.rpc_port = free_port()
         self.http_port = free_port()
         self.dns_port = free_port()
+        self.lan_port = free_udp_tcp_port()
+        self.wan_port = free_udp_tcp_port()
         self.data_dir = os.path.join(cluster.root, self.name)
         self.node_id = node_id or str(uuid.uuid4())
         self.proc = None
@@ -39,14 +61,25 @@ class Server:
     def rpc_addr(self):
         return "127.0.0.1:%d" % self.rpc_port
 
+    @property
+    def lan_addr(self):
+        return "127.0.0.1:%d" % self.lan_port
+
+    @property
+    def wan_addr(self):
+        return "127.0.0.1:%d" % self.wan_port
+
     def start(self, expect=None, join=None, extra=()):
         os.makedirs(self.data_dir, exist_ok=True)
         with open(os.path.join(self.data_dir, "node-id"), "w") as f:
             f.write(self.node_id)
-        args = [BIN, "agent", "-server", "-data-dir", self.data_dir, "-node", self.name,
+        args = [BIN, "agent", "-data-dir", self.data_dir, "-node", self.name,
                 "-bind", "127.0.0.1", "-server-port", str(self.rpc_port),
                 "-http-port", str(self.http_port), "-dns-port", str(self.dns_port),
-                "-log-level", "debug"] + FAST + list(self.cluster.extra) + list(extra)
+                "-serf-lan-port", str(self.lan_port), "-serf-wan-port", str(self.wan_port),
+                "-datacenter", self.dc, "-log-level", "debug"]
+        args += (["-server"] if self.server else []) + FAST + list(self.cluster.extra)
+        args += list(extra)
         if expect:
             args += ["-bootstrap-expect", str(expect)]
         for addr in (join if join is not None else self.cluster.join_addrs()):
@@ -107,14 +140,32 @@ class Server:
             return ""
 
 
+class Client(Server):
+    """A client agent: no Raft; forwards to the servers it learns by gossip."""
+    server = False
+
+
 class Cluster:
-    def __init__(self, tmp_path, n, extra=()):
+    def __init__(self, tmp_path, n, extra=(), dc="dc1", prefix=""):
         self.root = str(tmp_path)
         self.extra = list(extra)
-        self.servers = [Server(self, i + 1) for i in range(n)]
+        self.dc = dc
+        self.servers = [Server(self, i + 1, name="%ss%d" % (prefix, i + 1)) for i in range(n)]
+        self.clients = []
+        self.prefix = prefix
 
     def join_addrs(self):
-        return [s.rpc_addr for s in self.servers]
+        return [s.lan_addr for s in self.servers]
+
+    def add_clients(self, n):
+        new = []
+        for i in range(n):
+            k = len(self.clients) + 1
+            c = Client(self, 100 + k, name="%sc%d" % (self.prefix, k))
+            self.clients.append(c)
+            c.start()
+            new.append(c)
+        return new
 
     def start(self):
         n = len(self.servers)
@@ -142,10 +193,11 @@ class Cluster:
         return result.get("s") if wait_until(agreed, timeout=timeout, interval=0.05) else None
 
     def dump(self):
-        return "\n\n".join("== %s\n%s" % (s.name, s.tail()) for s in self.servers)
+        return "\n\n".join("== %s\n%s" % (s.name, s.tail())
+                             for s in self.servers + self.clients)
 
     def close(self):
-        for s in self.servers:
+        for s in self.servers + self.clients:
             s.kill()
             if hasattr(s, "log"):
                 s.log.close()

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "agent/agent_int.h"
+#include "gossip/gossip.h"
 
 static void leader_done(struct cn_http_req *req, struct cn_rpc_call *call)
 {
@@ -89,6 +90,27 @@ static void member_json(struct cn_json_enc *e, const struct cn_agent *a)
     cn_json_obj_end(e);
 }
 
+/* Our own LAN member as gossip sees it (tags, protocol versions); the
+ * static description when gossip is off (-serf-lan-port -1). */
+static void self_member_json(struct cn_json_enc *e, struct cn_agent *a)
+{
+    struct cn_gossip *g = cn__agent_pool(a, false);
+    struct cn_gossip_member *ms;
+    size_t n;
+    if (g && cn_gossip_members(g, &ms, &n) == 0) {
+        const char *self = cn_gossip_name(g);
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(ms[i].name, self) == 0) {
+                cn__api_member_json(e, &ms[i]);
+                cn_gossip_members_free(ms, n);
+                return;
+            }
+        }
+        cn_gossip_members_free(ms, n);
+    }
+    member_json(e, a);
+}
+
 void cn__api_agent_self(struct cn_http_req *req)
 {
     struct cn_agent *a = req->app;
@@ -115,7 +137,7 @@ void cn__api_agent_self(struct cn_http_req *req)
     cn_json_key(&e, "Coord");
     cn_json_null(&e);
     cn_json_key(&e, "Member");
-    member_json(&e, a);
+    self_member_json(&e, a);
     cn_json_key(&e, "Stats");
     cn_json_obj_begin(&e);
     cn_json_key(&e, "agent");
