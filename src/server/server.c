@@ -144,6 +144,28 @@ void cn_server_call(struct cn_server *s, struct cn_rpc_call *call)
     case CN_RPC_RAFT_REMOVE: cn__cluster_remove(s, call); return;
     case CN_RPC_SNAPSHOT_SAVE: cn__snapshot_save(s, call, false); return;
     case CN_RPC_SNAPSHOT_RESTORE: cn__snapshot_restore(s, call); return;
+    case CN_RPC_CATALOG_REGISTER: cn__write_cmd(s, call, CN_CMD_REGISTER, true); return;
+    case CN_RPC_CATALOG_DEREGISTER: cn__write_cmd(s, call, CN_CMD_DEREGISTER, true); return;
+    case CN_RPC_SESSION_CREATE: cn__write_cmd(s, call, CN_CMD_SESSION_CREATE, false); return;
+    case CN_RPC_SESSION_DESTROY: cn__write_cmd(s, call, CN_CMD_SESSION_DESTROY, true); return;
+    case CN_RPC_CATALOG_NODES:
+    case CN_RPC_CATALOG_SERVICES:
+    case CN_RPC_CATALOG_SERVICE:
+    case CN_RPC_CATALOG_NODE:
+    case CN_RPC_HEALTH_NODE:
+    case CN_RPC_HEALTH_CHECKS:
+    case CN_RPC_HEALTH_SERVICE:
+    case CN_RPC_HEALTH_STATE:
+        s->stats.reads++;
+        cn__catalog_read(s, call, false);
+        return;
+    case CN_RPC_SESSION_INFO:
+    case CN_RPC_SESSION_LIST:
+    case CN_RPC_SESSION_NODE:
+        s->stats.reads++;
+        cn__session_read(s, call, false);
+        return;
+    case CN_RPC_SESSION_RENEW: cn__session_renew(s, call, false); return;
     case CN_RPC_METHOD_MAX: break;
     }
     cn__server_reply(s, call, CN_EUNSUPPORTED, "unknown RPC method");
@@ -319,6 +341,10 @@ int cn_server_new(struct cn_server **out, uv_loop_t *loop, const struct cn_serve
         cn_errf_rc(errmsg, rc, "state store");
         goto fail;
     }
+    if ((rc = cn__leader_init(s)) < 0) {
+        cn_errf_rc(errmsg, rc, "leader duties");
+        goto fail;
+    }
     if (cfg->dev) {
         snprintf(s->rpc_addr, sizeof s->rpc_addr, "%s:8300", s->bind_addr);
     } else if ((rc = start_transport(s, errmsg)) < 0) {
@@ -368,6 +394,7 @@ void cn_server_close(struct cn_server *s, void (*cb)(void *), void *arg)
     s->close_cb = cb;
     s->close_arg = arg;
     cn__cluster_stop(s);
+    cn__leader_close(s);
     cn__bq_cancel_all(s);
     cn__route_fail_all(s);
     while (s->inbound)
