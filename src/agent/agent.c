@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "agent_int.h"
+#include "api/wait.h"
+#include "local.h"
 #include "server/server.h"
 
 void cn__agent_rpc(struct cn_agent *a, struct cn_rpc_call *call)
@@ -44,6 +46,9 @@ static void stop_now(struct cn_agent *a)
 {
     uv_close((uv_handle_t *)&a->sig_int, NULL);
     uv_close((uv_handle_t *)&a->sig_term, NULL);
+    uv_close((uv_handle_t *)&a->sig_hup, NULL);
+    cn__wait_close_all(a);
+    cn__local_close(a, NULL, NULL);
     if (a->http)
         cn_http_server_stop(a->http, on_part_stopped, NULL);
     if (a->server)
@@ -71,6 +76,7 @@ void cn__agent_shutdown(struct cn_agent *a)
     CN_INFO("agent: shutting down");
     uv_signal_stop(&a->sig_int);
     uv_signal_stop(&a->sig_term);
+    uv_signal_stop(&a->sig_hup);
     if (a->server)
         cn_server_step_down(a->server, on_stepped_down, a);
     else
@@ -96,6 +102,7 @@ void cn__agent_leave(struct cn_agent *a)
     CN_INFO("agent: leaving");
     uv_signal_stop(&a->sig_int);
     uv_signal_stop(&a->sig_term);
+    uv_signal_stop(&a->sig_hup);
     if (a->server)
         cn_server_leave(a->server, on_left, a);
     else
@@ -106,6 +113,23 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
     cn__agent_shutdown(s->data);
+}
+
+int cn__agent_reload(struct cn_agent *a, char *errmsg)
+{
+    if (!a->local)
+        return cn_errf_rc(errmsg, CN_ESTATE, "agent is shutting down");
+    return cn__local_load_config(a, true, errmsg);
+}
+
+/* SIGHUP reloads the config files (Consul's reload). */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    char err[CN_ERRMSG_MAX];
+    (void)signum;
+    CN_INFO("agent: caught SIGHUP, reloading configuration");
+    if (cn__agent_reload(s->data, err) < 0)
+        CN_ERROR("agent: reload failed: %s", err);
 }
 
 /* ---- start ---- */
@@ -198,7 +222,7 @@ static int start_server(struct cn_agent *a, char *errmsg)
         joins[nj] = join_buf[nj];
         nj++;
     }
-    pick_advertise(&a->cfg, adv, sizeof adv);
+    snprintf(adv, sizeof adv, "%s", a->advertise);
     struct cn_server_config sc = {
         .node_name = a->cfg.node_name, .datacenter = a->cfg.datacenter,
         .node_id = a->node_id, .dev = a->cfg.dev, .data_dir = a->cfg.data_dir,
@@ -231,32 +255,41 @@ int cn_agent_run(const struct cn_agent_config *cfg)
     uv_loop_init(&loop);
     if ((rc = load_node_id(&a, errmsg)) < 0)
         goto fail;
+    pick_advertise(&a.cfg, a.advertise, sizeof a.advertise);
     if (cfg->server && (rc = start_server(&a, errmsg)) < 0)
         goto fail;
+    if ((rc = cn__local_start(&a, errmsg)) < 0)
+        goto fail;
+    a.local->notify = cn__wait_notify;
     if ((rc = start_http(&a, errmsg)) < 0)
         goto fail;
     uv_signal_init(&loop, &a.sig_int);
     uv_signal_init(&loop, &a.sig_term);
-    a.sig_int.data = a.sig_term.data = &a;
+    uv_signal_init(&loop, &a.sig_hup);
+    a.sig_int.data = a.sig_term.data = a.sig_hup.data = &a;
     uv_signal_start(&a.sig_int, on_signal, SIGINT);
     uv_signal_start(&a.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&a.sig_hup, on_hup, SIGHUP);
 
     CN_INFO("agent: started node=%s id=%s datacenter=%s server=%s dev=%s http=%s:%d rpc=%s",
             cfg->node_name, a.node_id, cfg->datacenter, cfg->server ? "true" : "false",
             cfg->dev ? "true" : "false", cfg->client_addr,
             a.http ? cn_http_server_port(a.http) : -1, a.server ? a.rpc_addr : "-");
     uv_run(&loop, UV_RUN_DEFAULT);
+    cn__events_free(&a);
     uv_loop_close(&loop);
     CN_INFO("agent: stopped");
     return 0;
 
 fail:
     CN_ERROR("agent: %s", errmsg);
+    cn__local_close(&a, NULL, NULL);
     if (a.http)
         cn_http_server_stop(a.http, NULL, NULL);
     if (a.server)
         cn_server_close(a.server, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
+    cn__events_free(&a);
     uv_loop_close(&loop);
     return 1;
 }

@@ -21,6 +21,13 @@ struct cn_agent {
     uint64_t start_ms;
     uv_signal_t sig_int, sig_term;
     bool stopping;
+    /* Service registry (local.h): local services/checks, anti-entropy,
+     * user events, and parked requests waiting on them. */
+    char advertise[64];            /* Node address in the catalog. */
+    struct cn__local *local;
+    struct cn__events *events;
+    struct cn__waiter *waiters;
+    uv_signal_t sig_hup;
 };
 
 /* api/routes.c */
@@ -61,6 +68,8 @@ void cn__api_json_send(struct cn_http_req *req, struct cn_json_enc *e, int statu
 void cn__api_send_bool(struct cn_http_req *req, bool v);
 
 /* agent.c */
+/* Re-reads config files; services/checks from them are reconciled. */
+int cn__agent_reload(struct cn_agent *a, char *errmsg);
 void cn__agent_shutdown(struct cn_agent *a);
 void cn__agent_leave(struct cn_agent *a);
 
