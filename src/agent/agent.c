@@ -119,7 +119,9 @@ int cn__agent_reload(struct cn_agent *a, char *errmsg)
 {
     if (!a->local)
         return cn_errf_rc(errmsg, CN_ESTATE, "agent is shutting down");
-    return cn__local_load_config(a, true, errmsg);
+    int rc = cn__local_load_config(a, true, errmsg);
+    cn__ae_full_sync(a); /* The catalog's view may differ now: compare at once. */
+    return rc;
 }
 
 /* SIGHUP reloads the config files (Consul's reload). */

@@ -232,11 +232,9 @@ int cn__local_add_service(struct cn_agent *a, const json_t *def, enum cn_check_s
     s->deleted = false;
     s->from_config = src == CN_CHECK_SOURCE_LOCAL;
     rc = 0;
-    for (uint32_t i = 0; i < n_checks; i++) {
+    for (uint32_t i = 0; i < n_checks; i++)
         if (rc == 0)
             rc = cn__local_add_check(a, checks[i], src, persist, err, status);
-        json_decref(checks[i]);
-    }
     if (replace_checks) {
         for (struct cn__lchk *c = s->checks, *next; c; c = next) {
             bool keep = false;
@@ -245,10 +243,15 @@ int cn__local_add_service(struct cn_agent *a, const json_t *def, enum cn_check_s
                 const char *cid = json_string_value(cn_json_get(checks[i], "CheckID"));
                 keep = cid && strcmp(cid, c->id) == 0;
             }
-            if (!keep && !(strncmp(c->id, CN_SERVICE_MAINT_PREFIX, strlen(CN_SERVICE_MAINT_PREFIX)) == 0))
+            if (!keep && !(strncmp(c->id, CN_SERVICE_MAINT_PREFIX, strlen(CN_SERVICE_MAINT_PREFIX)) == 0)) {
+                if (persist)
+                    cn__persist_remove_check(a, c->id);
                 drop_check(a, c, true);
+            }
         }
     }
+    for (uint32_t i = 0; i < n_checks; i++)
+        json_decref(checks[i]);
     if (persist)
         cn__persist_service(a, s);
     cn__local_changed_svc(a, s);

@@ -32,6 +32,7 @@ struct cn__leader {
     unsigned n_samples, next_sample;
     uint64_t last_reap_index;
     uint64_t expired;               /* Sessions destroyed by TTL. */
+    int closing_handles;
 };
 
 static uint64_t now_ms(struct cn__leader *l)
@@ -214,7 +215,7 @@ static void on_leader_timer_closed(uv_handle_t *h)
 {
     struct cn__leader *l = h->data;
     struct cn_server *s = l->srv;
-    if (h == (uv_handle_t *)&l->reap_timer)
+    if (--l->closing_handles == 0) /* Close callbacks come in any order. */
         cn_free(l);
     s->open_handles--;
     cn__server_maybe_closed(s);
@@ -228,6 +229,7 @@ void cn__leader_close(struct cn_server *s)
     stop(l);
     s->leader = NULL;
     s->open_handles += 2;
+    l->closing_handles = 2;
     uv_close((uv_handle_t *)&l->ttl_timer, on_leader_timer_closed);
     uv_close((uv_handle_t *)&l->reap_timer, on_leader_timer_closed);
 }

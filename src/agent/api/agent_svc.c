@@ -361,10 +361,14 @@ static int maint_params(struct cn_http_req *req, bool *enable, const char **reas
         cn_http_error(req, 400, "Missing value for enable");
         return CN_EBADREQ;
     }
-    if (strcmp(p->value, "true") == 0 || strcmp(p->value, "1") == 0)
-        *enable = true;
-    else if (strcmp(p->value, "false") == 0 || strcmp(p->value, "0") == 0)
-        *enable = false;
+    /* Go's strconv.ParseBool. */
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    int v = -1;
+    for (size_t i = 0; i < CN_ARRAY_LEN(yes) && v < 0; i++)
+        v = strcmp(p->value, yes[i]) == 0 ? 1 : strcmp(p->value, no[i]) == 0 ? 0 : -1;
+    if (v >= 0)
+        *enable = v == 1;
     else {
         cn_http_error(req, 400, "Invalid value for enable: \"%.64s\"", p->value);
         return CN_EBADREQ;

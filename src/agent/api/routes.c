@@ -47,12 +47,13 @@ const struct cn_route cn__api_routes[] = {
     {"/v1/agent/services",    GET,                cn__api_agent_services, 0, 0},
     {"/v1/agent/service/",    GET,                cn__api_agent_service,  0, 0},
     {"/v1/agent/service/register", PUT,           cn__api_agent_service_register, 0, CN_SVCDEF_BYTES_MAX},
-    {"/v1/agent/service/deregister/", PUT,        cn__api_agent_service_deregister, 0, 0},
+    /* python-consul 0.7.1 deregisters with GET, as old Consul allowed. */
+    {"/v1/agent/service/deregister/", GET | PUT,  cn__api_agent_service_deregister, 0, 0},
     {"/v1/agent/service/maintenance/", PUT,       cn__api_agent_service_maintenance, 0, 0},
     {"/v1/agent/maintenance", PUT,                cn__api_agent_maintenance, 0, 0},
     {"/v1/agent/checks",      GET,                cn__api_agent_checks,   0, 0},
     {"/v1/agent/check/register", PUT,             cn__api_agent_check_register, 0, CN_SVCDEF_BYTES_MAX},
-    {"/v1/agent/check/deregister/", PUT,          cn__api_agent_check_deregister, 0, 0},
+    {"/v1/agent/check/deregister/", GET | PUT,    cn__api_agent_check_deregister, 0, 0},
     /* Old Consul took GET here too; current is PUT only. Both work. */
     {"/v1/agent/check/pass/", GET | PUT,          cn__api_agent_check_pass, 0, 0},
     {"/v1/agent/check/warn/", GET | PUT,          cn__api_agent_check_warn, 0, 0},
