@@ -14,8 +14,10 @@
 
 #define NODES 3
 
+#define COMPACT_EVERY 65536
+
 static struct cn_raft *nodes[NODES];
-static uint64_t applied[NODES];
+static uint64_t applied[NODES], compacted[NODES];
 
 static double now_s(void)
 {
@@ -50,6 +52,13 @@ static void pump(void)
         deliver(rd.msgs, rd.n_msgs);
         applied[i] += rd.n_committed;
         cn_raft_advance(nodes[i], &rd);
+        /* Steady state: the application snapshots now and then (an empty
+         * image here) and the log is trimmed, as in a real server. */
+        if (applied[i] - compacted[i] >= COMPACT_EVERY) {
+            if (cn_raft_compact(nodes[i], applied[i], NULL, 0, 0) < 0)
+                exit(1);
+            compacted[i] = applied[i];
+        }
     }
 }
 
@@ -97,6 +106,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "no leader\n");
         return 1;
     }
+    for (int k = 0; k < 4; k++) /* Hand out the no-op before counting. */
+        pump();
     start_applied = applied[leader];
     t0 = now_s();
     do {
@@ -118,6 +129,21 @@ int main(int argc, char **argv)
            "%llu committed in %.2f s = %.0f entries/s\n", batch, payload,
            (unsigned long long)(applied[leader] - start_applied), t1 - t0,
            (double)(applied[leader] - start_applied) / (t1 - t0));
+    /* Every proposal committed, and the followers applied them too (a
+     * heartbeat carries the last commit index to them). */
+    cn_raft_tick(nodes[leader]);
+    for (int k = 0; k < 4; k++)
+        pump();
+    for (int i = 0; i < NODES; i++) {
+        if (applied[i] != applied[leader] ||
+            applied[leader] - start_applied != proposed) {
+            fprintf(stderr, "node %d applied %llu, leader %llu, proposed %llu\n",
+                    i + 1, (unsigned long long)applied[i],
+                    (unsigned long long)applied[leader],
+                    (unsigned long long)proposed);
+            return 1;
+        }
+    }
     for (int i = 0; i < NODES; i++)
         cn_raft_free(nodes[i]);
     return 0;

@@ -44,7 +44,7 @@ run_pytest() { # binary, tag, extra pytest args...
 
 log "debug build"
 if setup "$BUILD"; then
-    run_meson "$BUILD" debug unit sim lint fuzz-corpus
+    run_meson "$BUILD" debug unit sim lint fuzz-corpus integration
 else
     echo "debug build FAILED"; step_fail=$((step_fail + 1))
 fi

@@ -181,6 +181,46 @@ _Static_assert(CN_GOSSIP_STREAM_BYTES_MAX < CN_GOSSIP_INFLATE_BYTES_MAX,
 
 _Static_assert(CN_CHECK_DEF_BYTES_MAX <= CN_HTTP_BODY_BYTES_MAX,
                "a maximal check definition fits a request body");
+
+/* ---- DNS (src/agent/dns, consul-compat.md 6) ---- */
+/* A query is a header, one question (<= 259 bytes) and an OPT record
+ * whose options are a cookie (<= 40) and a client subnet (<= 20); 4 KiB
+ * is far above any real query. Larger UDP queries get FORMERR; a TCP
+ * frame declaring more closes the connection (we never buffer it). */
+#define CN_DNS_REQ_BYTES_MAX 4096
+/* Consul's maxUDPDatagramSize (65535 - 68): an EDNS size above it is
+ * lowered to it. */
+#define CN_DNS_UDP_RESP_BYTES_MAX 65467
+/* Consul's trimTCPResponse: 64 KiB minus 12 bytes of overhead. */
+#define CN_DNS_TCP_RESP_BYTES_MAX 65523
+/* Queries waiting for a backend lookup or a recursor. Each holds ~1.5 KiB
+ * (plus the request bytes while forwarded), so 6 MiB at most; past it new
+ * queries are dropped and counted, as a UDP server under overload must. */
+#define CN_DNS_INFLIGHT_MAX 4096
+#define CN_DNS_TCP_CONNS_MAX 512
+/* Pipelined queries answered concurrently per TCP connection (RFC 7766
+ * 6.2.1.1); reading pauses past it. */
+#define CN_DNS_TCP_PIPELINE_MAX 16
+/* miekg/dns's default TCP idle timeout (Consul's DNS server). */
+#define CN_DNS_TCP_IDLE_TIMEOUT_MS 8000
+/* Unsent response bytes per TCP connection before reading pauses. */
+#define CN_DNS_TCP_WRITE_QUEUE_BYTES_MAX (256 << 10)
+/* Instances considered for one answer: 4096 A records are what fits a
+ * 64 KiB TCP reply (Consul's trimTCPResponse cap); a bigger service is
+ * sampled uniformly at random down to it. */
+#define CN_DNS_INSTANCES_MAX 4096
+/* TXT records made from one node's meta (Consul allows 64 meta keys). */
+#define CN_DNS_META_TXT_MAX 64
+/* Compiled-answer cache: entries and total bytes. */
+#define CN_DNS_CACHE_ENTRIES_MAX 1024
+#define CN_DNS_CACHE_BYTES_MAX (16 << 20)
+#define CN_DNS_RECURSORS_MAX 8
+#define CN_DNS_LISTENERS_MAX 8
+/* UDP responses queued while the socket is not writable. */
+#define CN_DNS_UDP_SENDQ_MAX 1024
+/* NS records for the zone apex: Consul returns up to three servers. */
+#define CN_DNS_NS_MAX 3
+
 _Static_assert(CN_KV_VALUE_BYTES_MAX < CN_HTTP_BODY_BYTES_MAX,
                "a maximal KV value must fit a request body");
 _Static_assert(CN_TXN_BODY_BYTES_MAX <= CN_HTTP_BODY_BYTES_MAX,
@@ -195,5 +235,10 @@ _Static_assert(CN_FILTER_REGEX_BYTES_MAX <= CN_FILTER_EXPR_BYTES_MAX,
                "a regex is part of an expression");
 _Static_assert(CN_QUERY_WAIT_DEFAULT_MS <= CN_QUERY_WAIT_MAX_MS,
                "default wait within the maximum");
+_Static_assert(CN_DNS_REQ_BYTES_MAX >= 512 && CN_DNS_REQ_BYTES_MAX <= 65535,
+               "a DNS query must fit a TCP frame and hold a classic query");
+_Static_assert(CN_DNS_UDP_RESP_BYTES_MAX <= 65535 &&
+               CN_DNS_TCP_RESP_BYTES_MAX <= 65535,
+               "DNS replies fit a 16-bit length");
 
 #endif

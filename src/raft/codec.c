@@ -156,10 +156,15 @@ int cn_raft_conf_encode(const struct cn_raft_conf *c, struct cn_buf *out)
 
 int cn_raft_conf_decode(const uint8_t *p, size_t n, struct cn_raft_conf *c)
 {
-    struct rd r = {.p = p, .end = p + n};
+    struct rd r;
     struct cn_raft_conf t;
 
-    if (!p || get8(&r) != 1)
+    if (!p) /* An empty entry has no data pointer: p + 0 would be UB. */
+        return CN_EMALFORMED;
+    r.p = p;
+    r.end = p + n;
+    r.bad = false;
+    if (get8(&r) != 1)
         return CN_EMALFORMED;
     memset(&t, 0, sizeof t);
     t.n = get8(&r);
@@ -386,12 +391,17 @@ static int decode_body(struct rd *r, struct cn_raft_msg *m)
 
 int cn_raft_msg_decode(const uint8_t *p, size_t n, struct cn_raft_msg *m)
 {
-    struct rd r = {.p = p, .end = p + n};
+    struct rd r;
     struct cn_raft_msg t;
     int rc;
 
+    if (!p || n > CN_RAFT_MSG_BYTES_MAX)
+        return CN_EMALFORMED;
+    r.p = p;
+    r.end = p + n;
+    r.bad = false;
     memset(&t, 0, sizeof t);
-    if (!p || n > CN_RAFT_MSG_BYTES_MAX || get8(&r) != CN_RAFT_WIRE_VERSION)
+    if (get8(&r) != CN_RAFT_WIRE_VERSION)
         return CN_EMALFORMED;
     t.type = get8(&r);
     t.flags = get16(&r);

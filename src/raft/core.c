@@ -78,6 +78,15 @@ const char *cn_raft_msg_type_name(unsigned type)
     return type < CN_ARRAY_LEN(names) ? names[type] : "?";
 }
 
+void cn__raft_malformed(struct cn_raft *r, const struct cn_raft_msg *m,
+                        const char *why)
+{
+    r->stats.dropped_malformed++;
+    cn__raft_logf(r, CN_LOG_DEBUG, "%llu dropped %s from %llu term=%llu: %s",
+                  (unsigned long long)r->id, cn_raft_msg_type_name(m->type),
+                  (unsigned long long)m->from, (unsigned long long)m->term, why);
+}
+
 struct cn__raft_peer *cn__raft_peer(struct cn_raft *r, uint64_t id)
 {
     for (uint32_t i = 0; i < r->n_peers; i++)
@@ -216,7 +225,7 @@ void cn__raft_become_leader(struct cn_raft *r)
         cn__raft_peer_reset(r, &r->peers[i]);
     r->transfer_to = CN_RAFT_NONE;
     r->uncommitted_bytes = 0;
-    r->read_round = r->read_round_sent = 0;
+    r->read_round_sent = 0;
     r->heartbeat_elapsed = r->election_elapsed = 0;
     r->contact_ticks = 0;
     /* Thesis 6.4 / paper 8: a no-op of our term, so that we learn what is
@@ -281,7 +290,8 @@ static int restore_entries(struct cn_raft *r, const struct cn_raft_restore *rs)
             (e[i].len && !e[i].data) || e[i].kind < CN_RAFT_ENTRY_NORMAL ||
             e[i].kind > CN_RAFT_ENTRY_NOOP)
             return CN_ECORRUPT;
-        if (e[i].index == rs->snap_index && e[i].term != rs->snap_term)
+        if ((e[i].index == rs->snap_index && e[i].term != rs->snap_term) ||
+            (e[i].index > rs->snap_index && e[i].term < rs->snap_term))
             return CN_ECORRUPT;
     }
     if (e[n - 1].index <= rs->snap_index)
@@ -523,7 +533,7 @@ static bool step_term(struct cn_raft *r, const struct cn_raft_msg *m)
 static bool accept_leader(struct cn_raft *r, const struct cn_raft_msg *m)
 {
     if (r->role == CN_RAFT_LEADER) {
-        r->stats.dropped_malformed++; /* Two leaders in one term. */
+        cn__raft_malformed(r, m, "two leaders in one term");
         return false;
     }
     if (r->role != CN_RAFT_FOLLOWER)
@@ -532,7 +542,7 @@ static bool accept_leader(struct cn_raft *r, const struct cn_raft_msg *m)
         r->leader = m->from;
         r->soft_dirty = true;
     } else if (r->leader != m->from) {
-        r->stats.dropped_malformed++;
+        cn__raft_malformed(r, m, "another leader in this term");
         return false;
     }
     r->election_elapsed = 0;
@@ -561,7 +571,7 @@ int cn_raft_step(struct cn_raft *r, const struct cn_raft_msg *m)
     CN_ASSERT(!r->in_ready);
     r->stats.msgs_in++;
     if (!msg_valid(r, m)) {
-        r->stats.dropped_malformed++;
+        cn__raft_malformed(r, m, "invalid fields");
         return 0;
     }
     if (!step_term(r, m))

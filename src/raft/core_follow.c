@@ -98,7 +98,7 @@ int cn__raft_on_append(struct cn_raft *r, const struct cn_raft_msg *m)
             if (cn__log_term(&r->log, e->index) == e->term)
                 continue;
             if (e->index <= r->commit) {
-                r->stats.dropped_malformed++; /* Would rewrite committed. */
+                cn__raft_malformed(r, m, "rewrites a committed entry");
                 return 0;
             }
             truncate_from(r, e->index);
@@ -154,11 +154,12 @@ static int snap_reply(struct cn_raft *r, const struct cn_raft_msg *m,
 static int install(struct cn_raft *r, const struct cn_raft_msg *m)
 {
     struct cn_raft_conf conf;
+    struct cn_buf cb;
     uint8_t *img;
     size_t len;
 
     if (cn_raft_conf_decode(r->rx.buf.data, r->rx.conf_len, &conf) < 0) {
-        r->stats.dropped_malformed++;
+        cn__raft_malformed(r, m, "snapshot configuration");
         rx_reset(r);
         return 0;
     }
@@ -169,13 +170,19 @@ static int install(struct cn_raft *r, const struct cn_raft_msg *m)
         rx_reset(r);
         return reply(r, m, m->index, false, 0, 0);
     }
-    cn_buf_reset(&r->snap_conf_bytes);
-    if (cn_buf_append(&r->snap_conf_bytes, r->rx.buf.data, r->rx.conf_len) < 0)
-        return -ENOMEM;
+    cn_buf_init(&cb, r->snap_conf_bytes.max);
+    if (cn_buf_append(&cb, r->rx.buf.data, r->rx.conf_len) < 0) {
+        cn_buf_close(&cb);
+        return -ENOMEM; /* Nothing changed; the leader resends. */
+    }
     len = r->rx.buf.len;
     img = cn_buf_steal(&r->rx.buf, &len);
-    if (!img)
+    if (!img) {
+        cn_buf_close(&cb);
         return -ENOMEM;
+    }
+    cn_buf_close(&r->snap_conf_bytes);
+    r->snap_conf_bytes = cb;
     if (r->snap_owned)
         cn_free(r->snap_buf);
     r->snap_buf = img;

@@ -99,6 +99,7 @@ int cn_raft_compact(struct cn_raft *r, uint64_t index, const uint8_t *data,
                     size_t len, uint64_t trailing)
 {
     struct cn_raft_conf conf;
+    struct cn_buf cb;
     uint64_t keep_from;
     int rc;
 
@@ -111,10 +112,14 @@ int cn_raft_compact(struct cn_raft *r, uint64_t index, const uint8_t *data,
     rc = cn__raft_conf_at(r, index, &conf);
     if (rc < 0)
         return rc;
-    cn_buf_reset(&r->snap_conf_bytes);
-    rc = cn_raft_conf_encode(&conf, &r->snap_conf_bytes);
-    if (rc < 0)
-        return rc;
+    cn_buf_init(&cb, r->snap_conf_bytes.max);
+    rc = cn_raft_conf_encode(&conf, &cb);
+    if (rc < 0) {
+        cn_buf_close(&cb);
+        return rc; /* Nothing changed. */
+    }
+    cn_buf_close(&r->snap_conf_bytes);
+    r->snap_conf_bytes = cb;
     if (r->snap_owned)
         cn_free(r->snap_buf);
     r->snap_owned = false;

@@ -124,7 +124,7 @@ int cn__raft_on_snapshot_resp(struct cn_raft *r, const struct cn_raft_msg *m)
         return 0;
     }
     if (m->offset > r->snap_conf_bytes.len + r->snap.len) {
-        r->stats.dropped_malformed++;
+        cn__raft_malformed(r, m, "offset beyond the snapshot");
         return 0;
     }
     p->snap_offset = m->offset;
@@ -225,8 +225,13 @@ static int on_append_reject(struct cn_raft *r, struct cn__raft_peer *p,
 {
     uint64_t next;
 
-    if (m->index > cn__log_last(&r->log) || m->index == 0) {
-        r->stats.dropped_malformed++;
+    if (m->index == 0) {
+        /* A term notice (core.c step_term) that crossed our new term. */
+        r->stats.dropped_stale++;
+        return 0;
+    }
+    if (m->index > cn__log_last(&r->log)) {
+        cn__raft_malformed(r, m, "rejects an index never sent");
         return 0;
     }
     if (p->state == CN_PR_SNAPSHOT || m->index <= p->match ||
@@ -250,7 +255,7 @@ int cn__raft_on_append_resp(struct cn_raft *r, const struct cn_raft_msg *m)
     if (m->flags & CN_RAFT_F_REJECT)
         return on_append_reject(r, p, m);
     if (m->index > cn__log_last(&r->log)) {
-        r->stats.dropped_malformed++; /* Acks an entry we never had. */
+        cn__raft_malformed(r, m, "acks an entry we never had");
         return 0;
     }
     if (m->index > p->match) {
@@ -396,7 +401,7 @@ int cn__raft_on_heartbeat_resp(struct cn_raft *r, const struct cn_raft_msg *m)
     struct cn__raft_peer *p = cn__raft_peer(r, m->from);
 
     if (m->ctx > r->read_round_sent) {
-        r->stats.dropped_malformed++;
+        cn__raft_malformed(r, m, "read round never sent");
         return 0;
     }
     p->recent_active = true;

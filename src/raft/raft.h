@@ -36,13 +36,14 @@
  *   7. cn_raft_advance(r, &rd).
  *
  * Between cn_raft_ready() and cn_raft_advance() every pointer in rd stays
- * valid, and the shell must not call any other mutating cn_raft_* function
+ * valid (messages point into the core's log: encode them before advance),
+ * and the shell must not call any other mutating cn_raft_* function
  * (asserted): inputs that arrive while a batch is being synced are queued
  * by the shell and form the next batch (that is the group commit).
  * A shell that crashes anywhere in 1-7 restarts from what step 2 made
  * durable; nothing else is required for safety.
  *
- * Proposal cookies: cn_raft_propose/change take a caller cookie (nonzero)
+ * Proposal cookies: cn_raft_propose/change take a caller cookie (0: none)
  * that comes back exactly once: in rd.committed[i].cookie when the entry is
  * committed and handed to apply, or in rd.failed (CN_ENOLEADER: leadership
  * was lost, the outcome is unknown; the entry may still commit under the
@@ -170,7 +171,9 @@ struct cn_raft_msg {
 
 struct cn_raft_snapshot {
     uint64_t index, term;
-    struct cn_raft_conf conf; /* The configuration as of index. */
+    /* The configuration as of index: cn_raft_conf_encode() gives the bytes
+     * that snapshot files keep (snap.h's conf) and restore decodes. */
+    struct cn_raft_conf conf;
     const uint8_t *data;
     size_t len;
 };
@@ -253,8 +256,11 @@ int cn_raft_new(struct cn_raft **out, const struct cn_raft_config *cfg,
 void cn_raft_free(struct cn_raft *r); /* NULL is a no-op. */
 
 /* First start of a new cluster: every initial server calls this with the
- * same configuration, which becomes entry 1 of term 1. 0, CN_ESTATE (not a
- * fresh server), -EINVAL (bad configuration). */
+ * same configuration, which becomes entry 1 of term 1, and makes the next
+ * batch (that entry and term 1) durable before it serves anything. A crash
+ * before that leaves an empty data directory, and bootstrapping again is
+ * safe: nothing was acknowledged. 0, CN_ESTATE (not a fresh server),
+ * -EINVAL (bad configuration). */
 int cn_raft_bootstrap(struct cn_raft *r, const struct cn_raft_conf *conf);
 
 /* ---- inputs ----------------------------------------------------------- */
@@ -265,7 +271,7 @@ int cn_raft_bootstrap(struct cn_raft *r, const struct cn_raft_conf *conf);
 int cn_raft_step(struct cn_raft *r, const struct cn_raft_msg *m);
 void cn_raft_tick(struct cn_raft *r);
 
-/* Leader only. data is copied. cookie nonzero. 0 and *index_out,
+/* Leader only. data is copied. 0 and *index_out,
  * CN_ENOLEADER, CN_ESTATE (leadership transfer in progress), CN_ELIMIT
  * (too much uncommitted), -EMSGSIZE, -ENOMEM. */
 int cn_raft_propose(struct cn_raft *r, const void *data, size_t len,
@@ -319,7 +325,8 @@ struct cn_raft_status {
     uint64_t id;
     enum cn_raft_role role;
     uint64_t term, vote, leader; /* leader: CN_RAFT_NONE when unknown. */
-    uint64_t commit, applied;
+    uint64_t commit;
+    uint64_t applied;            /* Handed to the shell in rd.committed. */
     uint64_t first_index, last_index; /* Log held in memory. */
     uint64_t snap_index, snap_term;
     /* Ticks since the leader was last heard from (0 on the leader):

@@ -140,7 +140,6 @@ struct cn_raft {
     uint32_t transfer_elapsed;
     uint64_t uncommitted_bytes;
     bool need_bcast;               /* New entries to ship at ready(). */
-    uint64_t read_round;           /* Last round number handed out. */
     uint64_t read_round_sent;      /* Last round broadcast. */
     struct cn__vec reads_wait;     /* cn__raft_read, unconfirmed */
     struct cn__vec reads_ok;       /* cn__raft_read, confirmed */
@@ -151,7 +150,7 @@ struct cn_raft {
     struct cn__vec out;            /* cn__raft_out */
     struct cn__vec failed;         /* cn_raft_failed */
     struct cn_buf out_bytes;       /* Snapshot chunks of queued messages. */
-    bool hs_dirty, soft_dirty;
+    bool soft_dirty;               /* Role or leader changed. */
     uint64_t ready_term, ready_vote; /* Last hard state handed out. */
     /* The batch between ready() and advance(). */
     bool in_ready;
@@ -174,6 +173,9 @@ int cn__raft_send(struct cn_raft *r, const struct cn_raft_msg *m,
 bool cn__raft_is_voter(const struct cn_raft *r);
 uint32_t cn__raft_quorum(const struct cn_raft *r);
 int cn__vec_push(struct cn__vec *v, const void *item);
+/* Counts (and logs at DEBUG) a message that no correct peer could send. */
+void cn__raft_malformed(struct cn_raft *r, const struct cn_raft_msg *m,
+                        const char *why);
 void cn__raft_fail_leader_work(struct cn_raft *r);
 void cn__raft_logf(const struct cn_raft *r, enum cn_log_level lvl,
                    const char *fmt, ...) CN_PRINTF(3, 4);

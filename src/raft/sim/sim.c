@@ -28,6 +28,10 @@ void sim_tracef(struct sim *s, const char *fmt, ...)
         puts(line);
         return;
     }
+    if (s->trace == 3) { /* Fingerprint only (the determinism check). */
+        s->trace_hash = cn_hash(line, strlen(line)) ^ (s->trace_hash * 31);
+        return;
+    }
     free(ring[ring_next % RING_LINES]);
     ring[ring_next % RING_LINES] = strdup(line);
     ring_next++;
@@ -63,7 +67,7 @@ static void sim_log(void *ctx, enum cn_log_level level, const char *line)
     sim_tracef(s, "n%u %s", s->log_node + 1, line);
 }
 
-static struct cn_raft *core(struct sim *s, uint32_t slot)
+struct cn_raft *sim_core(struct sim *s, uint32_t slot)
 {
     s->log_node = slot;
     return s->nodes[slot].r;
@@ -278,8 +282,15 @@ static void start_fresh(struct sim *s, uint32_t slot)
                 "10.0.0.%u:8300", i + 1);
         }
         conf.n = s->p.nodes;
-        rc = cn_raft_bootstrap(core(s, slot), &conf);
+        rc = cn_raft_bootstrap(sim_core(s, slot), &conf);
         CN_ASSERT(rc == 0);
+        /* The shell makes the bootstrap durable before it starts serving
+         * (the configuration is the data directory's first write). */
+        rc = cn_raft_ready(n->r, &n->rd);
+        CN_ASSERT(rc == 0 && n->rd.n_entries == 1 && n->rd.n_msgs == 0);
+        sim_check_batch(s, slot, &n->rd);
+        persist(s, n, &n->rd, false);
+        cn_raft_advance(n->r, &n->rd);
     }
     n->up = true;
     n->tick_phase = (uint32_t)cn_prng_below(&s->prng, SIM_TICK);
@@ -341,7 +352,18 @@ static void restart(struct sim *s, uint32_t slot)
                (unsigned long long)d->first, (unsigned long long)disk_last(d));
 }
 
-static void crash(struct sim *s, uint32_t slot)
+void sim_collect_stats(struct sim *s, const struct cn_raft *r)
+{
+    struct cn_raft_stats st;
+    if (!r)
+        return;
+    cn_raft_stats(r, &st);
+    s->n_installs += st.snapshots_installed;
+    s->n_malformed += st.dropped_malformed;
+    s->n_lease_drops += st.dropped_lease;
+}
+
+void sim_crash(struct sim *s, uint32_t slot)
 {
     struct sim_node *n = &s->nodes[slot];
 
@@ -349,6 +371,7 @@ static void crash(struct sim *s, uint32_t slot)
                n->busy ? " (mid-sync: batch torn)" : "");
     if (n->busy)
         persist(s, n, &n->rd, true);
+    sim_collect_stats(s, n->r);
     cn_raft_free(n->r);
     n->r = NULL;
     free(n->core_snap);
@@ -383,7 +406,7 @@ static void maybe_snapshot(struct sim *s, uint32_t slot)
     memcpy(img + 8, &n->app_chain, 8);
     for (size_t k = 16; k < len; k++)
         img[k] = (uint8_t)(n->app_chain >> ((k % 8) * 8) ^ k);
-    rc = cn_raft_compact(core(s, slot), n->applied, img, len, s->p.snap_trailing);
+    rc = cn_raft_compact(sim_core(s, slot), n->applied, img, len, s->p.snap_trailing);
     if (rc < 0) {
         sim_fail(s, "n%llu compact at %llu: %s", (unsigned long long)n->id,
                  (unsigned long long)n->applied, cn_strerror(rc));
@@ -413,7 +436,7 @@ static void complete(struct sim *s, uint32_t slot)
         free(n->core_snap); /* The core now holds its own copy. */
         n->core_snap = NULL;
     }
-    cn_raft_advance(core(s, slot), rd);
+    cn_raft_advance(sim_core(s, slot), rd);
     n->busy = false;
     if (!s->violation[0])
         maybe_snapshot(s, slot);
@@ -422,11 +445,24 @@ static void complete(struct sim *s, uint32_t slot)
 static void take_ready(struct sim *s, uint32_t slot)
 {
     struct sim_node *n = &s->nodes[slot];
-    int rc = cn_raft_ready(core(s, slot), &n->rd);
+    int rc = cn_raft_ready(sim_core(s, slot), &n->rd);
 
     if (rc < 0) {
         sim_fail(s, "ready: %s", cn_strerror(rc));
         return;
+    }
+    if (s->trace) {
+        const struct cn_raft_ready *rd = &n->rd;
+        sim_tracef(s, "n%u batch: %s%llu/%llu entries=%llu..%llu%s apply=%llu..%llu "
+                   "now=%zu after-sync=%zu reads=%zu failed=%zu",
+                   slot + 1, rd->hs_changed ? "HS term/vote=" : "term/vote=",
+                   (unsigned long long)rd->term, (unsigned long long)rd->vote,
+                   (unsigned long long)(rd->n_entries ? rd->entries[0].index : 0),
+                   (unsigned long long)(rd->n_entries ? rd->entries[rd->n_entries - 1].index : 0),
+                   rd->snapshot ? " SNAPSHOT" : "",
+                   (unsigned long long)(rd->n_committed ? rd->committed[0].index : 0),
+                   (unsigned long long)(rd->n_committed ? rd->committed[rd->n_committed - 1].index : 0),
+                   rd->n_msgs_now, rd->n_msgs, rd->n_reads, rd->n_failed);
     }
     sim_check_batch(s, slot, &n->rd);
     for (size_t i = 0; i < n->rd.n_msgs_now; i++)
@@ -461,215 +497,30 @@ static void process(struct sim *s, uint32_t slot)
             }
         }
         for (; n->deferred_ticks > 0; n->deferred_ticks--)
-            cn_raft_tick(core(s, slot));
+            cn_raft_tick(sim_core(s, slot));
         if (!cn_raft_has_ready(n->r))
             return;
         take_ready(s, slot);
     }
 }
 
-/* ---- clients and operators -------------------------------------------- */
-
-static bool usable(struct sim *s, uint32_t slot)
-{
-    return s->nodes[slot].up && !s->nodes[slot].busy;
-}
-
-static bool is_leader(struct sim *s, uint32_t slot)
-{
-    struct cn_raft_status st;
-    if (!s->nodes[slot].up)
-        return false;
-    cn_raft_status(s->nodes[slot].r, &st);
-    return st.role == CN_RAFT_LEADER;
-}
-
-/* Mostly a leader (clients find it), sometimes anyone (they guess). */
-static int target(struct sim *s, bool leader_only)
-{
-    uint32_t cand[SIM_NODES_MAX], n = 0;
-    for (uint32_t i = 0; i < s->n_nodes; i++)
-        if (usable(s, i) && is_leader(s, i))
-            cand[n++] = i;
-    if (n && (leader_only || cn_prng_below(&s->prng, 10) < 8))
-        return (int)cand[cn_prng_below(&s->prng, n)];
-    if (leader_only)
-        return -1;
-    n = 0;
-    for (uint32_t i = 0; i < s->n_nodes; i++)
-        if (usable(s, i))
-            cand[n++] = i;
-    return n ? (int)cand[cn_prng_below(&s->prng, n)] : -1;
-}
-
-static uint64_t op_new(struct sim *s, uint8_t kind, uint32_t slot)
-{
-    if (s->ops_n == s->ops_cap) {
-        s->ops_cap = s->ops_cap ? s->ops_cap * 2 : 256;
-        s->ops = realloc(s->ops, s->ops_cap * sizeof *s->ops);
-        CN_ASSERT(s->ops);
-    }
-    memset(&s->ops[s->ops_n], 0, sizeof *s->ops);
-    s->ops[s->ops_n].kind = kind;
-    s->ops[s->ops_n].node = slot;
-    return s->ops_n; /* Committed by op_commit when the call succeeds. */
-}
-
-static void op_commit(struct sim *s) { s->ops[s->ops_n++].state = OP_PENDING; }
-
-static int propose(struct sim *s, uint32_t slot, uint8_t kind)
-{
-    uint8_t data[32];
-    size_t len = 8 + (size_t)cn_prng_below(&s->prng, 17);
-    uint64_t cookie = op_new(s, kind, slot), cmd = ++s->next_cmd, index;
-    int rc;
-
-    memcpy(data, &cmd, 8);
-    for (size_t i = 8; i < len; i++)
-        data[i] = (uint8_t)cn_prng_next(&s->prng);
-    rc = cn_raft_propose(core(s, slot), data, len, cookie, &index);
-    sim_tracef(s, "CLIENT propose cmd=%llu on n%u: %s index=%llu",
-               (unsigned long long)cmd, slot + 1, rc ? cn_strerror(rc) : "ok",
-               (unsigned long long)(rc ? 0 : index));
-    if (rc == 0) {
-        s->ops[cookie].cmd = cmd;
-        op_commit(s);
-    }
-    return rc;
-}
-
-static void client_read(struct sim *s, uint32_t slot)
-{
-    uint64_t cookie = op_new(s, OP_READ, slot);
-    int rc = cn_raft_read(core(s, slot), cookie);
-
-    sim_tracef(s, "CLIENT read %llu on n%u (committed %llu): %s",
-               (unsigned long long)cookie, slot + 1,
-               (unsigned long long)s->cl_len, rc ? cn_strerror(rc) : "ok");
-    if (rc == 0) {
-        s->ops[cookie].min_index = s->cl_len;
-        op_commit(s);
-    }
-}
-
-static void change(struct sim *s, uint32_t slot)
-{
-    static const char *names[] = {"?", "add-voter", "add-learner", "remove"};
-    enum cn_raft_change_op op = (enum cn_raft_change_op)(1 + cn_prng_below(&s->prng, 3));
-    uint64_t id = 1 + cn_prng_below(&s->prng, s->n_nodes), index;
-    const struct cn_raft_conf *c = cn_raft_conf(s->nodes[slot].r);
-    uint32_t voters = 0;
-    uint64_t cookie;
-    char addr[32];
-    int rc;
-
-    for (uint32_t i = 0; i < c->n; i++)
-        voters += c->members[i].role == CN_RAFT_VOTER;
-    if (op != CN_RAFT_ADD_VOTER && voters <= 2) {
-        const struct cn_raft_member *m = cn_raft_conf_find(c, id);
-        if (m && m->role == CN_RAFT_VOTER)
-            return; /* Keep some fault tolerance. */
-    }
-    cookie = op_new(s, OP_CHANGE, slot);
-    snprintf(addr, sizeof addr, "10.0.0.%llu:8300", (unsigned long long)id);
-    rc = cn_raft_change(core(s, slot), op, id, addr, strlen(addr), cookie, &index);
-    sim_tracef(s, "OPERATOR %s n%llu on n%u: %s", names[op],
-               (unsigned long long)id, slot + 1, rc ? cn_strerror(rc) : "ok");
-    if (rc == 0) {
-        op_commit(s);
-        s->n_confs++;
-    }
-}
-
-static bool roll(struct sim *s, uint32_t per_10k)
-{
-    return per_10k && cn_prng_below(&s->prng, 10000) < per_10k;
-}
-
-static void clients(struct sim *s)
-{
-    int t;
-    if (roll(s, s->p.prop_pm) && (t = target(s, false)) >= 0)
-        propose(s, (uint32_t)t, OP_PROPOSE);
-    if (roll(s, s->p.read_pm) && (t = target(s, false)) >= 0)
-        client_read(s, (uint32_t)t);
-    if (roll(s, s->p.conf_pm) && (t = target(s, true)) >= 0)
-        change(s, (uint32_t)t);
-    if (roll(s, s->p.transfer_pm) && (t = target(s, true)) >= 0) {
-        uint64_t to = cn_prng_below(&s->prng, s->n_nodes + 1);
-        int rc = cn_raft_transfer(core(s, (uint32_t)t), to);
-        sim_tracef(s, "OPERATOR transfer n%u -> n%llu: %s", t + 1,
-                   (unsigned long long)to, rc ? cn_strerror(rc) : "ok");
-        s->n_transfers += rc == 0;
-    }
-}
-
-/* ---- the run ---------------------------------------------------------- */
-
-/* The nemesis (Jepsen's word): a fresh leader is crashed or cut off within
- * a round trip or two, before its first entries spread. Leaders that
- * keep failing early leave the divergent logs of Figure 8 behind. */
-void sim_new_leader(struct sim *s, uint32_t slot)
-{
-    if (s->live || s->nem_at > s->now || !s->p.nemesis_pct ||
-        cn_prng_below(&s->prng, 100) >= s->p.nemesis_pct)
-        return;
-    if (cn_prng_chance(&s->prng, 1, 2)) /* Before its no-op spreads... */
-        s->nem_at = s->now + 1 + cn_prng_below(&s->prng, 2 * s->p.delay_max + 1);
-    else /* ...or while it re-replicates an old term's entries. */
-        s->nem_at = s->now + 1 + cn_prng_below(&s->prng, 400);
-    s->nem_slot = slot;
-}
-
-/* ...and sometimes right after a leader commits, while its next appends
- * are still in flight (isolation drops them at delivery). */
-void sim_leader_committed(struct sim *s, uint32_t slot)
-{
-    if (s->live || s->nem_at > s->now || !s->p.nemesis_pct ||
-        cn_prng_below(&s->prng, 1000) >= s->p.nemesis_pct)
-        return;
-    s->nem_at = s->now + 1;
-    s->nem_slot = slot;
-}
-
-static void nemesis(struct sim *s)
-{
-    uint32_t v = s->nem_slot;
-    uint64_t until;
-
-    if (s->nem_at != s->now || !s->nodes[v].up)
-        return;
-    if (cn_prng_chance(&s->prng, 1, 2)) {
-        crash(s, v);
-        return;
-    }
-    until = s->now + 50 + cn_prng_below(&s->prng, 1000);
-    for (uint32_t j = 0; j < s->n_nodes; j++) {
-        if (j == v)
-            continue;
-        s->blocked_until[v][j] = CN_MAX(s->blocked_until[v][j], until);
-        s->blocked_until[j][v] = CN_MAX(s->blocked_until[j][v], until);
-    }
-    sim_tracef(s, "NEMESIS isolate leader n%u until %llu", v + 1,
-               (unsigned long long)until);
-}
-
 static void step(struct sim *s)
 {
     uint32_t order[SIM_NODES_MAX];
+    uint64_t x;
 
     if (!s->live) {
-        nemesis(s);
-        if (roll(s, s->p.crash_pm)) {
+        sim_nemesis(s);
+        if (sim_roll(s, s->p.crash_pm)) {
             /* Half the time the leader: that is where the hard cases are. */
-            int v = cn_prng_chance(&s->prng, 1, 2) ? target(s, true) : -1;
+            int v = cn_prng_chance(&s->prng, 1, 2) ? sim_target(s, true) : -1;
             if (v < 0)
                 v = (int)cn_prng_below(&s->prng, s->n_nodes);
             if (s->nodes[v].up)
-                crash(s, (uint32_t)v);
+                sim_crash(s, (uint32_t)v);
         }
         sim_net_faults(s);
-        clients(s);
+        sim_clients(s);
     }
     for (uint32_t i = 0; i < s->n_nodes; i++)
         if (!s->nodes[i].up && s->nodes[i].restart_at <= s->now)
@@ -682,12 +533,15 @@ static void step(struct sim *s)
         if (n->busy)
             n->deferred_ticks++;
         else
-            cn_raft_tick(core(s, i));
+            cn_raft_tick(sim_core(s, i));
     }
+    /* A uniformly random order from one draw (9! < 2^64). */
+    x = cn_prng_next(&s->prng);
     for (uint32_t i = 0; i < s->n_nodes; i++)
         order[i] = i;
     for (uint32_t i = s->n_nodes; i > 1; i--) {
-        uint32_t j = (uint32_t)cn_prng_below(&s->prng, i), t = order[i - 1];
+        uint32_t j = (uint32_t)(x % i), t = order[i - 1];
+        x /= i;
         order[i - 1] = order[j];
         order[j] = t;
     }
@@ -712,7 +566,7 @@ static bool converged(struct sim *s)
 {
     const struct sim_op *op;
     const struct cn_raft_conf *c;
-    int l = target(s, true);
+    int l = sim_target(s, true);
 
     if (l < 0)
         return false;
@@ -723,7 +577,7 @@ static bool converged(struct sim *s)
         if (st.commit < s->nodes[l].r->term_start)
             return false;
         s->sentinel = s->ops_n;
-        if (propose(s, (uint32_t)l, OP_SENTINEL) != 0)
+        if (sim_propose(s, (uint32_t)l, OP_SENTINEL) != 0)
             s->sentinel = 0;
         return false;
     }
@@ -739,7 +593,7 @@ static bool converged(struct sim *s)
     return true;
 }
 
-void sim_init(struct sim *s, uint64_t seed, uint32_t nodes_override, bool trace)
+void sim_init(struct sim *s, uint64_t seed, uint32_t nodes_override, int trace)
 {
     memset(s, 0, sizeof *s);
     s->seed = seed;
@@ -750,9 +604,21 @@ void sim_init(struct sim *s, uint64_t seed, uint32_t nodes_override, bool trace)
     s->logger.ctx = s;
     s->logger.level = trace ? CN_LOG_DEBUG : CN_LOG_OFF;
     s->n_nodes = s->p.nodes + s->p.spares;
-    op_new(s, 0, 0);
+    sim_op_new(s, 0, 0);
     s->ops_n = 1; /* Cookie 0 means none. */
     cn_buf_init(&s->enc, CN_RAFT_MSG_BYTES_MAX);
+    {
+        const struct sim_params *p = &s->p;
+        sim_tracef(s, "SEED %llu nodes=%u spares=%u drop=%u/1000 dup=%u/1000 "
+                   "delay=%u..%u part=%u crash=%u sync<=%u snap_every=%u "
+                   "msg_entries=%u inflight=%u chunk=%u election=%u nemesis=%u%% "
+                   "steps=%llu",
+                   (unsigned long long)s->seed, p->nodes, p->spares, p->drop_pm,
+                   p->dup_pm, p->delay_min, p->delay_max, p->part_pm, p->crash_pm,
+                   p->sync_max, p->snap_every, p->max_msg_entries, p->inflight_max,
+                   p->chunk_bytes, p->election_ticks, p->nemesis_pct,
+                   (unsigned long long)p->main_steps);
+    }
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         s->nodes[i].id = i + 1;
         start_fresh(s, i);
@@ -763,6 +629,7 @@ void sim_close(struct sim *s)
 {
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         struct sim_node *n = &s->nodes[i];
+        sim_collect_stats(s, n->r);
         cn_raft_free(n->r);
         free(n->core_snap);
         for (size_t k = 0; k < n->inbox_n; k++)
@@ -786,15 +653,6 @@ int sim_run(struct sim *s)
     const struct sim_params *p = &s->p;
     uint64_t end;
 
-    sim_tracef(s, "SEED %llu nodes=%u spares=%u drop=%u/1000 dup=%u/1000 "
-               "delay=%u..%u part=%u crash=%u sync<=%u snap_every=%u "
-               "msg_entries=%u inflight=%u chunk=%u election=%u nemesis=%u%% "
-               "steps=%llu",
-               (unsigned long long)s->seed, p->nodes, p->spares, p->drop_pm,
-               p->dup_pm, p->delay_min, p->delay_max, p->part_pm, p->crash_pm,
-               p->sync_max, p->snap_every, p->max_msg_entries, p->inflight_max,
-               p->chunk_bytes, p->election_ticks, p->nemesis_pct,
-               (unsigned long long)p->main_steps);
     for (s->now = 0; s->now < p->main_steps && !s->violation[0]; s->now++)
         step(s);
     if (s->violation[0])
@@ -816,11 +674,19 @@ int sim_run(struct sim *s)
         sim_fail(s, "LIVENESS: no convergence %llu steps after healing "
                  "(leader: %s, sentinel: %s, pending requests: %s)",
                  (unsigned long long)p->live_steps,
-                 target(s, true) >= 0 ? "yes" : "no",
+                 sim_target(s, true) >= 0 ? "yes" : "no",
                  s->sentinel && s->ops[s->sentinel].state == OP_ACKED ? "acked" : "no",
                  pending_ops(s) ? "yes" : "no");
         return 1;
     }
     sim_tracef(s, "CONVERGED at %llu", (unsigned long long)s->now);
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        struct cn_raft_stats st;
+        cn_raft_stats(s->nodes[i].r, &st);
+        if (st.dropped_malformed) /* Every peer here is correct. */
+            sim_fail(s, "n%u dropped %llu messages of correct peers as "
+                     "malformed", i + 1,
+                     (unsigned long long)st.dropped_malformed);
+    }
     return sim_check_final(s);
 }

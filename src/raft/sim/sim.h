@@ -129,7 +129,9 @@ struct sim {
     struct cn_prng prng;
     struct sim_params p;
     uint64_t now;
-    bool trace, live;
+    int trace;                 /* 0 off, 1 stdout, 2 ring, 3 hash */
+    bool live;
+    uint64_t trace_hash;
     char violation[512];
     struct cn_logger logger;
     uint32_t log_node;         /* Node whose core is logging. */
@@ -156,11 +158,12 @@ struct sim {
     /* Counters for the summary. */
     uint64_t n_msgs, n_dropped, n_crashes, n_parts, n_acked, n_reads_ok;
     uint64_t n_failed, n_confs, n_transfers, n_snaps, n_elections;
+    uint64_t n_installs, n_malformed, n_lease_drops; /* From core stats. */
 };
 
 /* sim.c */
 void sim_init(struct sim *s, uint64_t seed, uint32_t nodes_override,
-              bool trace);
+              int trace);
 void sim_close(struct sim *s);
 /* Runs the whole seed; returns 0, or 1 with s->violation set. */
 int sim_run(struct sim *s);
@@ -171,6 +174,18 @@ void sim_fail(struct sim *s, const char *fmt, ...) CN_PRINTF(2, 3);
  * UINT64_MAX / 0 when the disk does not hold it. */
 uint64_t sim_disk_chain(const struct sim_disk *d, uint64_t index);
 void sim_disk_last(const struct sim_disk *d, uint64_t *index, uint64_t *term);
+
+void sim_crash(struct sim *s, uint32_t slot);
+void sim_collect_stats(struct sim *s, const struct cn_raft *r);
+struct cn_raft *sim_core(struct sim *s, uint32_t slot); /* Sets log_node. */
+
+/* sim_client.c */
+int sim_target(struct sim *s, bool leader_only); /* A usable node, or -1. */
+int sim_propose(struct sim *s, uint32_t slot, uint8_t kind);
+uint64_t sim_op_new(struct sim *s, uint8_t kind, uint32_t slot);
+bool sim_roll(struct sim *s, uint32_t per_10k);
+void sim_clients(struct sim *s);
+void sim_nemesis(struct sim *s);
 
 /* sim_net.c */
 void sim_net_send(struct sim *s, uint32_t from, const struct cn_raft_msg *m);

@@ -217,11 +217,9 @@ void sim_check_roles(struct sim *s)
         struct sim_node *n = &s->nodes[i];
         struct cn_raft_status st;
         uint64_t who;
-        if (!n->up)
+        if (!n->up || n->r->role != CN_RAFT_LEADER) /* Peek: every step. */
             continue;
         cn_raft_status(n->r, &st);
-        if (st.role != CN_RAFT_LEADER)
-            continue;
         if (kv_get(&s->leaders, st.term, 0, &who)) {
             if (who != n->id)
                 sim_fail(s, "ELECTION SAFETY: n%llu and n%llu both leaders "

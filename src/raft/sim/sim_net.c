@@ -134,11 +134,6 @@ void sim_net_send(struct sim *s, uint32_t from, const struct cn_raft_msg *m)
     int copies = 1, rc;
 
     s->n_msgs++;
-    if (s->trace) {
-        char d[256];
-        sim_msg_describe(m, d, sizeof d);
-        sim_tracef(s, "send %s", d);
-    }
     if (m->to == 0 || m->to > s->n_nodes) {
         sim_fail(s, "n%u sent to unknown server %llu", from + 1,
                  (unsigned long long)m->to);
@@ -154,8 +149,15 @@ void sim_net_send(struct sim *s, uint32_t from, const struct cn_raft_msg *m)
         copies = 2;
     for (int c = 0; c < copies; c++) {
         struct sim_msg sm;
-        if (blocked(s, from, to) ||
-            (!s->live && s->p.drop_pm && cn_prng_below(&s->prng, 1000) < s->p.drop_pm)) {
+        bool cut = blocked(s, from, to), lost = !cut && !s->live &&
+            s->p.drop_pm && cn_prng_below(&s->prng, 1000) < s->p.drop_pm;
+        if (s->trace) {
+            char d[256];
+            sim_msg_describe(m, d, sizeof d);
+            sim_tracef(s, "send %s%s%s", d, c ? " (duplicate)" : "",
+                       cut ? " (partitioned)" : lost ? " (lost)" : "");
+        }
+        if (cut || lost) {
             s->n_dropped++;
             continue;
         }

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# bench/dns_bench.sh [BUILD_DIR] [SECONDS] [RATES] - DNS SRV lookups of a
+# 10-instance service, measured with dnsperf on loopback.
+#
+# Server: BUILD_DIR/src/agent/dns/dns_testserver (the DNS module over its
+# fake backend: "web" has 10 passing instances; answers come from the
+# compiled-answer cache, shuffled per query). Four runs:
+#   1. UDP throughput, closed loop (dnsperf keeps 256 queries in flight),
+#      plain queries: 3 SRV answers + glue (udp_answer_limit).
+#   2. Same with EDNS (dnsperf -e): all 10 SRV answers + A + TXT glue.
+#   3. UDP latency at fixed offered rates (RATES, comma-separated, default
+#      "25000,50000,100000" qps): per-query latencies from dnsperf -v ->
+#      p50 / p99 / p99.9 / max.
+#   4. TCP throughput (dnsperf -m tcp), for reference.
+# Each throughput line also gives the server's CPU time per query (user +
+# system, from /proc), which does not depend on what else runs on the
+# machine: 1e6 / that sum is what one dedicated core could serve.
+# Target (issue 5): >= 100k qps, p99 < 1 ms. Needs dnsperf
+# (scripts/deps.sh bench). Prints one summary block; exit 0 unless a run
+# could not be made. The numbers depend on what else runs on the machine.
+set -euo pipefail
+
+build=${1:-build-release}
+secs=${2:-10}
+rate=${3:-25000,50000,100000}
+bin="$build/src/agent/dns/dns_testserver"
+[ -x "$bin" ] || { echo "dns_bench: $bin not built" >&2; exit 2; }
+command -v dnsperf >/dev/null || { echo "dns_bench: dnsperf missing (scripts/deps.sh bench)" >&2; exit 2; }
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$bin" --instances 10 >"$tmp/port" 2>"$tmp/server.err" &
+pid=$!
+for _ in $(seq 100); do
+    grep -q '^PORT ' "$tmp/port" 2>/dev/null && break
+    sleep 0.05
+done
+port=$(awk '/^PORT /{print $2}' "$tmp/port")
+[ -n "$port" ] || { echo "dns_bench: server did not start" >&2; cat "$tmp/server.err" >&2; exit 1; }
+echo "web.service.consul SRV" >"$tmp/q"
+
+# Server CPU (user, system) in clock ticks, to report the server's own cost
+# per query: the one number that does not depend on what else runs here.
+hz=$(getconf CLK_TCK)
+cpu() { awk '{print $14, $15}' "/proc/$pid/stat"; }
+cpu_per_query() { # before-ticks (u s), after-ticks, queries -> "u_us+s_us"
+    awk -v hz="$hz" -v n="$5" -v u0="$1" -v s0="$2" -v u1="$3" -v s1="$4" \
+        'BEGIN { if (n > 0) printf "%.2f+%.2f", (u1-u0)*1e6/hz/n, (s1-s0)*1e6/hz/n; else print "-" }'
+}
+
+field() { # file, label -> value
+    awk -v l="$2" 'index($0, l) { sub(/.*: */, ""); print; exit }' "$1"
+}
+
+run_tput() { # name, extra dnsperf args...
+    local name=$1; shift
+    local c0; c0=$(cpu)
+    dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/q" -l "$secs" -c 4 -q 256 -b 4096 "$@" \
+        >"$tmp/$name" 2>&1 || true
+    local c1; c1=$(cpu)
+    local done_q; done_q=$(field "$tmp/$name" 'Queries completed' | awk '{print $1}')
+    printf '%-18s qps=%-8s lost=%-12s avg_latency_s=%-9s size=%-26s server_cpu_us_per_q(user+sys)=%s\n' "$name" \
+        "$(field "$tmp/$name" 'Queries per second' | awk '{printf "%.0f", $1}')" \
+        "$(field "$tmp/$name" 'Queries lost' | awk '{print $1}')" \
+        "$(field "$tmp/$name" 'Average Latency' | awk '{print $1}')" \
+        "$(field "$tmp/$name" 'Average packet size' | tr -d ' ')" \
+        "$(cpu_per_query $c0 $c1 "${done_q:-0}")"
+}
+
+echo "== DNS SRV, 10 instances, dnsperf on loopback, ${secs}s per run ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+run_tput udp-srv
+run_tput udp-srv-edns -e
+# Latency at fixed offered rates: one dnsperf -v line per answered query.
+for r in ${rate//,/ }; do
+    dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/q" -l "$secs" -c 4 -q 1000 -b 4096 -Q "$r" -v \
+        >"$tmp/lat" 2>&1 || true
+    awk '/^> /{print $NF * 1000000}' "$tmp/lat" | sort -n >"$tmp/lat.us"
+    n=$(wc -l <"$tmp/lat.us")
+    pct() { [ "$n" -gt 0 ] && sed -n "$(( ($1 * n + 999) / 1000 ))p" "$tmp/lat.us" || echo -; }
+    printf '%-18s offered=%s achieved_qps=%s answered=%s p50_us=%s p99_us=%s p99.9_us=%s max_us=%s lost=%s\n' \
+        "udp-srv-latency" "$r" \
+        "$(field "$tmp/lat" 'Queries per second' | awk '{printf "%.0f", $1}')" "$n" \
+        "$(pct 500)" "$(pct 990)" "$(pct 999)" "$(tail -1 "$tmp/lat.us")" \
+        "$(field "$tmp/lat" 'Queries lost' | awk '{print $1}')"
+done
+run_tput tcp-srv -m tcp
+
+kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+pid=""
+echo "server: $(cat "$tmp/server.err")"
