@@ -241,7 +241,7 @@ static int start_server(struct cn_agent *a, char *errmsg)
     return rc;
 }
 
-int cn_agent_run(const struct cn_agent_config *cfg)
+int cn_agent_run(struct cn_agent_config *cfg)
 {
     struct cn_agent a;
     char errmsg[CN_ERRMSG_MAX];
@@ -280,6 +280,8 @@ int cn_agent_run(const struct cn_agent_config *cfg)
     uv_run(&loop, UV_RUN_DEFAULT);
     cn__events_free(&a);
     uv_loop_close(&loop);
+    cfg->services = a.cfg.services;
+    cfg->checks = a.cfg.checks;
     CN_INFO("agent: stopped");
     return 0;
 
@@ -293,5 +295,7 @@ fail:
     uv_run(&loop, UV_RUN_DEFAULT);
     cn__events_free(&a);
     uv_loop_close(&loop);
+    cfg->services = a.cfg.services;
+    cfg->checks = a.cfg.checks;
     return 1;
 }

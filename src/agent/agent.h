@@ -77,7 +77,10 @@ int cn_agent_config_reload_defs(const struct cn_agent_config *cur,
                                 struct cn_agent_config *fresh, char *errmsg);
 void cn_agent_config_usage(void);
 
-/* Runs the agent until SIGINT/SIGTERM; returns the process exit code. */
-int cn_agent_run(const struct cn_agent_config *cfg);
+/* Runs the agent until SIGINT/SIGTERM; returns the process exit code.
+ * Reloads replace the service and check definition lists; on return cfg
+ * holds the current ones, so the caller's cn_agent_config_free() frees
+ * exactly what is left. */
+int cn_agent_run(struct cn_agent_config *cfg);
 
 #endif

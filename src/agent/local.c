@@ -240,7 +240,8 @@ int cn__local_add_service(struct cn_agent *a, const json_t *def, enum cn_check_s
             bool keep = false;
             next = c->svc_next;
             for (uint32_t i = 0; i < n_checks && !keep; i++) {
-                const char *cid = json_string_value(cn_json_get(checks[i], "CheckID"));
+                const json_t *id = cn_json_get(checks[i], "CheckID");
+                const char *cid = json_string_value(id ? id : cn_json_get(checks[i], "ID"));
                 keep = cid && strcmp(cid, c->id) == 0;
             }
             if (!keep && !(strncmp(c->id, CN_SERVICE_MAINT_PREFIX, strlen(CN_SERVICE_MAINT_PREFIX)) == 0)) {

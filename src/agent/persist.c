@@ -156,6 +156,10 @@ static void load_check(struct cn_agent *a, json_t *root, const char *path)
     const char *sid = json_string_value(cn_json_get(def, "ServiceID"));
     char err[CN_ERRMSG_MAX];
     int status;
+    if (!id) /* The API's defaults: ID, then Name. */
+        id = json_string_value(cn_json_get(def, "ID"));
+    if (!id)
+        id = json_string_value(cn_json_get(def, "Name"));
     if (!def || !id)
         return;
     if (cn__local_check(a, id))

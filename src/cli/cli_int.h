@@ -58,5 +58,6 @@ int cn__cli_kv(int argc, char **argv);
 int cn__cli_operator(int argc, char **argv);
 int cn__cli_snapshot(int argc, char **argv);
 int cn__cli_leave(int argc, char **argv);
+int cn__cli_reload(int argc, char **argv);
 
 #endif
