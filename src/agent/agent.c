@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "agent_int.h"
+#include "api/wait.h"
+#include "local.h"
 #include "server/server.h"
 
 static const struct cn_http_mw *const agent_mws[] = {
@@ -25,6 +27,9 @@ static void stop_now(struct cn_agent *a)
 {
     uv_close((uv_handle_t *)&a->sig_int, NULL);
     uv_close((uv_handle_t *)&a->sig_term, NULL);
+    uv_close((uv_handle_t *)&a->sig_hup, NULL);
+    cn__wait_close_all(a);
+    cn__local_close(a, NULL, NULL);
     if (a->http)
         cn_http_server_stop(a->http, on_part_stopped, NULL);
     cn__agent_pools_stop(a);
@@ -59,6 +64,7 @@ void cn__agent_shutdown(struct cn_agent *a)
     CN_INFO("agent: shutting down");
     uv_signal_stop(&a->sig_int);
     uv_signal_stop(&a->sig_term);
+    uv_signal_stop(&a->sig_hup);
     if (a->server)
         cn_server_step_down(a->server, on_stepped_down, a);
     else /* Clients leave the pool on SIGTERM (Consul's leave_on_terminate). */
@@ -84,6 +90,7 @@ void cn__agent_leave(struct cn_agent *a)
     CN_INFO("agent: leaving");
     uv_signal_stop(&a->sig_int);
     uv_signal_stop(&a->sig_term);
+    uv_signal_stop(&a->sig_hup);
     if (a->server)
         cn_server_leave(a->server, on_left, a);
     else
@@ -94,6 +101,25 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
     cn__agent_shutdown(s->data);
+}
+
+int cn__agent_reload(struct cn_agent *a, char *errmsg)
+{
+    if (!a->local)
+        return cn_errf_rc(errmsg, CN_ESTATE, "agent is shutting down");
+    int rc = cn__local_load_config(a, true, errmsg);
+    cn__ae_full_sync(a); /* The catalog's view may differ now: compare at once. */
+    return rc;
+}
+
+/* SIGHUP reloads the config files (Consul's reload). */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    char err[CN_ERRMSG_MAX];
+    (void)signum;
+    CN_INFO("agent: caught SIGHUP, reloading configuration");
+    if (cn__agent_reload(s->data, err) < 0)
+        CN_ERROR("agent: reload failed: %s", err);
 }
 
 /* ---- start ---- */
@@ -177,7 +203,7 @@ static void pick_advertise(const struct cn_agent_config *cfg, char *out, size_t 
 static int start_server(struct cn_agent *a, char *errmsg)
 {
     const char *joins[CN_CONFIG_LIST_MAX];
-    char join_buf[CN_CONFIG_LIST_MAX][80], adv[64];
+    char join_buf[CN_CONFIG_LIST_MAX][80];
     size_t nj = 0;
     for (size_t i = 0; i < a->cfg.retry_join.n; i++) {
         const char *j = a->cfg.retry_join.v[i];
@@ -186,7 +212,6 @@ static int start_server(struct cn_agent *a, char *errmsg)
         joins[nj] = join_buf[nj];
         nj++;
     }
-    (void)adv;
     struct cn_server_config sc = {
         .node_name = a->cfg.node_name, .datacenter = a->cfg.datacenter,
         .node_id = a->node_id, .dev = a->cfg.dev, .data_dir = a->cfg.data_dir,
@@ -197,6 +222,7 @@ static int start_server(struct cn_agent *a, char *errmsg)
         .snapshot_interval_ms = a->cfg.raft_snapshot_interval_ms,
         .trailing_logs = a->cfg.raft_trailing_logs,
         .dc_servers = cn__agent_dc_servers, .lan_servers = cn__agent_lan_servers,
+        .datacenters = cn__agent_datacenters,
         .pool_ctx = a, .dead_server_grace_ms = a->cfg.dead_server_grace_ms,
     };
     int rc = cn_server_new(&a->server, a->loop, &sc, errmsg);
@@ -205,7 +231,7 @@ static int start_server(struct cn_agent *a, char *errmsg)
     return rc;
 }
 
-int cn_agent_run(const struct cn_agent_config *cfg)
+int cn_agent_run(struct cn_agent_config *cfg)
 {
     struct cn_agent a;
     char errmsg[CN_ERRMSG_MAX];
@@ -227,20 +253,28 @@ int cn_agent_run(const struct cn_agent_config *cfg)
     if ((rc = cn__agent_rpc_client_start(&a, errmsg)) < 0 ||
         (rc = cn__agent_pools_start(&a, errmsg)) < 0)
         goto fail;
+    if ((rc = cn__local_start(&a, errmsg)) < 0)
+        goto fail;
+    a.local->notify = cn__wait_notify;
     if ((rc = start_http(&a, errmsg)) < 0)
         goto fail;
     uv_signal_init(&loop, &a.sig_int);
     uv_signal_init(&loop, &a.sig_term);
-    a.sig_int.data = a.sig_term.data = &a;
+    uv_signal_init(&loop, &a.sig_hup);
+    a.sig_int.data = a.sig_term.data = a.sig_hup.data = &a;
     uv_signal_start(&a.sig_int, on_signal, SIGINT);
     uv_signal_start(&a.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&a.sig_hup, on_hup, SIGHUP);
 
     CN_INFO("agent: started node=%s id=%s datacenter=%s server=%s dev=%s http=%s:%d rpc=%s",
             cfg->node_name, a.node_id, cfg->datacenter, cfg->server ? "true" : "false",
             cfg->dev ? "true" : "false", cfg->client_addr,
             a.http ? cn_http_server_port(a.http) : -1, a.server ? a.rpc_addr : "-");
     uv_run(&loop, UV_RUN_DEFAULT);
+    cn__events_free(&a);
     uv_loop_close(&loop);
+    cfg->services = a.cfg.services;
+    cfg->checks = a.cfg.checks;
     CN_INFO("agent: stopped");
     return 0;
 
@@ -248,11 +282,15 @@ fail:
     CN_ERROR("agent: %s", errmsg);
     cn__agent_pools_stop(&a);
     cn__agent_rpc_client_stop(&a);
+    cn__local_close(&a, NULL, NULL);
     if (a.http)
         cn_http_server_stop(a.http, NULL, NULL);
     if (a.server)
         cn_server_close(a.server, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
+    cn__events_free(&a);
     uv_loop_close(&loop);
+    cfg->services = a.cfg.services;
+    cfg->checks = a.cfg.checks;
     return 1;
 }

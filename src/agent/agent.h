@@ -14,7 +14,7 @@
 
 #include "base/base.h"
 
-#define CN_CONFIG_LIST_MAX 32       /* Entries of one list setting. */
+#define CN_CONFIG_LIST_MAX 256      /* Entries of one list setting (services too). */
 #define CN_CONFIG_FILES_MAX 64      /* Files read from all -config-dirs. */
 #define CN_CONFIG_FILE_BYTES_MAX (1 << 20)
 
@@ -71,9 +71,17 @@ struct cn_agent_config {
 int cn_agent_config_parse(struct cn_agent_config *cfg, int argc,
                           char **argv, char *errmsg);
 void cn_agent_config_free(struct cn_agent_config *cfg);
+/* Reload: re-reads the config files and dirs `cur` names into `fresh`
+ * (defaults + files; flags are not re-applied). Only the service and
+ * check definitions are used. Free fresh even on error. */
+int cn_agent_config_reload_defs(const struct cn_agent_config *cur,
+                                struct cn_agent_config *fresh, char *errmsg);
 void cn_agent_config_usage(void);
 
-/* Runs the agent until SIGINT/SIGTERM; returns the process exit code. */
-int cn_agent_run(const struct cn_agent_config *cfg);
+/* Runs the agent until SIGINT/SIGTERM; returns the process exit code.
+ * Reloads replace the service and check definition lists; on return cfg
+ * holds the current ones, so the caller's cn_agent_config_free() frees
+ * exactly what is left. */
+int cn_agent_run(struct cn_agent_config *cfg);
 
 #endif

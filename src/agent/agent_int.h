@@ -44,10 +44,16 @@ struct cn_agent {
     uint64_t start_ms;
     uv_signal_t sig_int, sig_term;
     bool stopping;
-    char advertise[64];            /* Address the cluster reaches us at. */
     struct cn__pool lan, wan;      /* Gossip (pool.c). */
     struct cn_transport *transport;/* Client agents: RPC to servers. */
     size_t rpc_server;             /* Client agents: current server. */
+    /* Service registry (local.h): local services/checks, anti-entropy,
+     * user events, and parked requests waiting on them. */
+    char advertise[64];            /* Node address in the catalog. */
+    struct cn__local *local;
+    struct cn__events *events;
+    struct cn__waiter *waiters;
+    uv_signal_t sig_hup;
 };
 
 /* rpc_client.c */
@@ -60,7 +66,7 @@ void cn__agent_pools_stop(struct cn_agent *a);
 void cn__agent_pools_leave(struct cn_agent *a, void (*cb)(struct cn_agent *));
 size_t cn__agent_lan_servers(void *ctx, char (*out)[64], size_t max);
 size_t cn__agent_dc_servers(void *ctx, const char *dc, char (*out)[64], size_t max);
-size_t cn__agent_datacenters(struct cn_agent *a, char (*out)[64], size_t max);
+size_t cn__agent_datacenters(void *ctx, char (*out)[64], size_t max);
 /* A user event from gossip (api/event.c delivers it locally). */
 /* The pool's gossip handle (NULL: no such pool, e.g. WAN on a client). */
 struct cn_gossip *cn__agent_pool(struct cn_agent *a, bool wan);
@@ -70,6 +76,10 @@ typedef void cn__agent_join_fn(void *ctx, int rc);
 int cn__agent_join(struct cn_agent *a, bool wan, const char *addr, cn__agent_join_fn *cb,
                    void *ctx);
 void cn__agent_user_event(struct cn_agent *a, const struct cn_gossip_event *ev);
+/* Fires a validated event to the whole LAN pool (us included). 0,
+ * -EMSGSIZE (over serf's limit once encoded), -ENOMEM. */
+struct cn_user_event;
+int cn__agent_fire_event(struct cn_agent *a, const struct cn_user_event *ev);
 
 /* api/routes.c */
 extern const struct cn_route cn__api_routes[];
@@ -109,6 +119,8 @@ void cn__api_json_send(struct cn_http_req *req, struct cn_json_enc *e, int statu
 void cn__api_send_bool(struct cn_http_req *req, bool v);
 
 /* agent.c */
+/* Re-reads config files; services/checks from them are reconciled. */
+int cn__agent_reload(struct cn_agent *a, char *errmsg);
 void cn__agent_shutdown(struct cn_agent *a);
 void cn__agent_leave(struct cn_agent *a);
 

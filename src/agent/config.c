@@ -403,6 +403,18 @@ int cn_agent_config_parse(struct cn_agent_config *cfg, int argc, char **argv, ch
     return 0;
 }
 
+int cn_agent_config_reload_defs(const struct cn_agent_config *cur,
+                                struct cn_agent_config *fresh, char *errmsg)
+{
+    int rc = 0;
+    defaults(fresh);
+    for (size_t i = 0; rc == 0 && i < cur->config_files.n; i++)
+        rc = load_file(fresh, cur->config_files.v[i], errmsg);
+    for (size_t i = 0; rc == 0 && i < cur->config_dirs.n; i++)
+        rc = load_dir(fresh, cur->config_dirs.v[i], errmsg);
+    return rc;
+}
+
 static void list_free(struct cn_strlist *l)
 {
     for (size_t i = 0; i < l->n; i++)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "agent_int.h"
+#include "local.h"
 #include "gossip/gossip.h"
 #include "server/server.h"
 
@@ -86,9 +87,11 @@ static int cmp_name(const void *x, const void *y)
     return strcmp(x, y);
 }
 
-/* Datacenters known from the WAN pool (servers) or just ours, sorted. */
-size_t cn__agent_datacenters(struct cn_agent *a, char (*out)[64], size_t max)
+/* Datacenters known from the WAN pool (servers) or just ours: ours
+ * first (Consul sorts by round-trip time; ours is nearest), then by name. */
+size_t cn__agent_datacenters(void *ctx, char (*out)[64], size_t max)
 {
+    struct cn_agent *a = ctx;
     size_t n = 0;
     snprintf(out[n++], 64, "%s", a->cfg.datacenter);
     for (size_t i = 0; i < a->wan.n_servers && n < max; i++) {
@@ -98,7 +101,7 @@ size_t cn__agent_datacenters(struct cn_agent *a, char (*out)[64], size_t max)
         if (!seen)
             snprintf(out[n++], 64, "%s", a->wan.servers[i].dc);
     }
-    qsort(out, n, 64, cmp_name);
+    qsort(out + 1, n - 1, 64, cmp_name);
     return n;
 }
 
@@ -331,14 +334,43 @@ void cn__agent_pools_leave(struct cn_agent *a, void (*cb)(struct cn_agent *))
 
 /* ---- user events ---- */
 
-/* Consul names its serf user events "consul:event:<name>" and carries the
- * UserEvent (ID, Name, Payload, filters, Version) as MessagePack. Until
- * the event store is wired, a received event is only logged. */
+/* Consul's events ride serf user events named "consul:event:<name>"
+ * (event.c has the payload codec); anything else on the pool is not ours
+ * and is ignored, as Consul does. */
 void cn__agent_user_event(struct cn_agent *a, const struct cn_gossip_event *ev)
 {
-    (void)a;
-    CN_DEBUG_LOG("agent: user event %s (%zu bytes, ltime %llu)", ev->user_name,
-                 ev->payload_len, (unsigned long long)ev->ltime);
+    struct cn_user_event ue;
+    char *mem;
+    size_t pl = strlen(CN_EVENT_SERF_PREFIX);
+    CN_DEBUG_LOG("agent: serf user event %s ltime %llu", ev->user_name,
+                 (unsigned long long)ev->ltime);
+    if (strncmp(ev->user_name, CN_EVENT_SERF_PREFIX, pl) != 0)
+        return;
+    if (cn__event_decode(ev->payload, ev->payload_len, &ue, &mem) < 0) {
+        CN_WARN("agent: failed to decode event %s", ev->user_name);
+        return;
+    }
+    ue.ltime = ev->ltime;
+    if (cn_agent_event_deliver(a, &ue) < 0)
+        CN_WARN("agent: dropped event %s: out of memory", ue.name);
+    cn_free(mem);
+}
+
+int cn__agent_fire_event(struct cn_agent *a, const struct cn_user_event *ev)
+{
+    char name[CN_GOSSIP_USER_EVENT_BYTES_MAX + 32];
+    struct cn_buf b;
+    int rc;
+    if (!a->lan.g) /* No gossip (should not happen): this agent only. */
+        return cn_agent_event_deliver(a, ev);
+    snprintf(name, sizeof name, "%s%s", CN_EVENT_SERF_PREFIX, ev->name);
+    cn_buf_init(&b, CN_GOSSIP_USER_EVENT_HARD_BYTES_MAX);
+    rc = cn__event_encode(ev, &b);
+    /* The event comes back to us through the pool like everyone's. */
+    if (rc == 0)
+        rc = cn_gossip_user_event(a->lan.g, name, b.data, b.len, false);
+    cn_buf_close(&b);
+    return rc;
 }
 
 /* ---- operator requests (members, join, force-leave) ---- */

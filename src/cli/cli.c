@@ -48,6 +48,7 @@ static const struct {
     {"leave", cn__cli_leave, "Gracefully leaves the cluster and shuts down the agent"},
     {"members", cn__cli_members, "Lists the members of a cluster"},
     {"operator", cn__cli_operator, "Provides cluster-level tools (operator raft ...)"},
+    {"reload", cn__cli_reload, "Triggers the agent to reload configuration files"},
     {"snapshot", cn__cli_snapshot, "Saves and restores snapshots of the state"},
     {"version", cmd_version, "Prints the cairn version"},
 };

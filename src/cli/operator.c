@@ -190,28 +190,44 @@ static int snapshot_restore(int argc, char **argv)
     return ret;
 }
 
-/* ---- leave ---- */
+/* ---- leave, reload: one PUT, one line ---- */
+
+static int simple_put(const struct cli_cmd *cmd, int argc, char **argv, const char *path,
+                      const char *done, const char *what)
+{
+    struct cli_http h;
+    struct cn_http_response *resp;
+    int argi, rc, ret = 1;
+    if ((rc = cli_parse(cmd, argc, argv, &h, &argi)) != 0)
+        return rc > 0 ? 0 : 1;
+    if (cli_request(&h, "PUT", path, "", NULL, 0, &resp) < 0)
+        return 1;
+    if (resp->status == 200) {
+        printf("%s\n", done);
+        ret = 0;
+    } else {
+        cli_http_error(what, resp);
+    }
+    cn_http_response_free(resp);
+    return ret;
+}
 
 static const struct cli_cmd leave_cmd = {"leave", "",
     "Causes the agent to leave the cluster gracefully and shut down.", NULL, 0, true};
 
 static int leave(int argc, char **argv)
 {
-    struct cli_http h;
-    struct cn_http_response *resp;
-    int argi, rc, ret = 1;
-    if ((rc = cli_parse(&leave_cmd, argc, argv, &h, &argi)) != 0)
-        return rc > 0 ? 0 : 1;
-    if (cli_request(&h, "PUT", "/v1/agent/leave", "", NULL, 0, &resp) < 0)
-        return 1;
-    if (resp->status == 200) {
-        printf("Graceful leave complete\n");
-        ret = 0;
-    } else {
-        cli_http_error("leaving", resp);
-    }
-    cn_http_response_free(resp);
-    return ret;
+    return simple_put(&leave_cmd, argc, argv, "/v1/agent/leave", "Graceful leave complete",
+                      "leaving");
+}
+
+static const struct cli_cmd reload_cmd = {"reload", "",
+    "Causes the agent to reload its configuration files (services and checks).", NULL, 0, true};
+
+int cn__cli_reload(int argc, char **argv)
+{
+    return simple_put(&reload_cmd, argc, argv, "/v1/agent/reload",
+                      "Configuration reload triggered", "reloading the configuration");
 }
 
 /* ---- dispatch ---- */

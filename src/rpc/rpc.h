@@ -33,6 +33,29 @@ enum cn_rpc_method {
     CN_RPC_RAFT_REMOVE,         /* {ID | Addr}: remove a server */
     CN_RPC_SNAPSHOT_SAVE,       /* -> snapshot image bytes */
     CN_RPC_SNAPSHOT_RESTORE,    /* image bytes -> restored */
+    /* Catalog, health, sessions (server/catalog.c, server/session.c).
+     * Writes take a state command (the leader stamps now_ms) and answer
+     * the state's reply (true, or an error string). Reads take
+     * cn_rpc_cat_args and answer meta + MessagePack in Consul's shapes. */
+    CN_RPC_CATALOG_REGISTER,    /* CN_CMD_REGISTER -> true | str */
+    CN_RPC_CATALOG_DEREGISTER,  /* CN_CMD_DEREGISTER -> true | str */
+    CN_RPC_CATALOG_NODES,       /* {NodeMeta} -> [node...] */
+    CN_RPC_CATALOG_SERVICES,    /* {NodeMeta} -> {name: [tags]} */
+    CN_RPC_CATALOG_SERVICE,     /* {Name, Tags, NodeMeta} -> [service-node...] */
+    CN_RPC_CATALOG_NODE,        /* {Name} -> {Node, Services: [svc...]} | nil */
+    CN_RPC_HEALTH_NODE,         /* {Name} -> [check...] */
+    CN_RPC_HEALTH_CHECKS,       /* {Name} -> [check...] */
+    CN_RPC_HEALTH_SERVICE,      /* {Name, Tags, Passing, NodeMeta} ->
+                                 * [{Node, Service, Checks}...] */
+    CN_RPC_HEALTH_STATE,        /* {Name: state} -> [check...] */
+    CN_RPC_SESSION_CREATE,      /* CN_CMD_SESSION_CREATE -> true | str */
+    CN_RPC_SESSION_DESTROY,     /* CN_CMD_SESSION_DESTROY -> true | str */
+    CN_RPC_SESSION_RENEW,       /* {Name: id} -> [session] (leader only);
+                                 * CN_ENOTFOUND if unknown */
+    CN_RPC_SESSION_INFO,        /* {Name: id} -> [session] or [] */
+    CN_RPC_SESSION_LIST,        /* {} -> [session...] */
+    CN_RPC_SESSION_NODE,        /* {Name: node} -> [session...] */
+    CN_RPC_CATALOG_DATACENTERS, /* {} -> [str...]: ours first, then by name */
     CN_RPC_METHOD_MAX,
 };
 
@@ -117,6 +140,32 @@ int cn_rpc_txn_args_encode(struct cn_buf *out, const uint8_t *cmd,
                            size_t cmd_len, const struct cn_query_opts *o);
 int cn_rpc_txn_args_decode(const uint8_t *p, size_t len, const uint8_t **cmd,
                            uint32_t *cmd_len, struct cn_query_opts *o);
+
+/* Arguments of the catalog/health/session reads (rpc/cat_args.c):
+ * [Name str, [Tags str...], [NodeMeta k, v, ...], Passing bool, Q opts].
+ * Decoding copies every string NUL-terminated into one block (free with
+ * cn_rpc_cat_args_free); lengths are bounded by CN_CATALOG_STR_BYTES_MAX,
+ * counts by CN_RPC_CAT_TAGS_MAX / CN_RPC_CAT_META_MAX. */
+#define CN_RPC_CAT_TAGS_MAX 64
+#define CN_RPC_CAT_META_MAX 64
+struct cn_rpc_cat_args {
+    const char *name;                   /* "" if not given. */
+    const char *tags[CN_RPC_CAT_TAGS_MAX];
+    uint32_t n_tags;
+    const char *meta[2 * CN_RPC_CAT_META_MAX]; /* key, value, key, ... */
+    uint32_t n_meta;                    /* Pairs. */
+    bool passing;
+    struct cn_query_opts q;
+    char *block;                        /* Owns the strings. */
+};
+int cn_rpc_cat_args_encode(struct cn_buf *out, const char *name,
+                           const char *const *tags, size_t n_tags,
+                           const char *const *meta_kv, size_t n_meta,
+                           bool passing, const struct cn_query_opts *o);
+/* 0, CN_EMALFORMED, CN_ETOOBIG or -ENOMEM; on error nothing to free. */
+int cn_rpc_cat_args_decode(const uint8_t *p, size_t len,
+                           struct cn_rpc_cat_args *out);
+void cn_rpc_cat_args_free(struct cn_rpc_cat_args *a);
 
 
 /* ------------------------------------------------------------------ */

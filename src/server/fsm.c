@@ -106,6 +106,7 @@ static void fsm_changed(void *ctx)
     struct cn_server *s = ctx;
     cn__route_leader_changed(s);
     cn__cluster_changed(s);
+    cn__leader_changed(s);
 }
 
 const struct cn_raft_fsm cn__server_fsm_ops = {

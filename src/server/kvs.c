@@ -5,11 +5,37 @@
 
 /* ---- writes ---- */
 
+/* An acquire of a key in lock delay is refused on the leader before it
+ * is proposed, against the leader's clock (Consul's KVS.Apply). The
+ * command is [verb, key, value, flags, index, session] after its type. */
+static bool in_lock_delay(struct cn_server *s, const uint8_t *cmd, size_t len)
+{
+    struct cn_mp_reader r;
+    uint32_t n;
+    uint64_t verb, until;
+    const uint8_t *key;
+    uint32_t key_len;
+    cn_mp_reader_init(&r, cmd + 1, len - 1);
+    if (cn_mp_read_array(&r, &n) < 0 || n != 6 || cn_mp_read_uint(&r, &verb) < 0 ||
+        verb != CN_KV_LOCK || cn_mp_read_str(&r, &key, &key_len) < 0)
+        return false; /* Not an acquire; the state validates the rest. */
+    until = cn_state_kv_lock_delay(s->state, key, key_len);
+    return until != 0 && cn_time_wall_ms() < until;
+}
+
 void cn__kvs_apply(struct cn_server *s, struct cn_rpc_call *call)
 {
     /* Agents may only send KV commands through this method. */
     if (call->args.len == 0 || call->args.data[0] != CN_CMD_KV) {
         cn__server_reply(s, call, CN_EMALFORMED, "not a KV command");
+        return;
+    }
+    if (cn_server_is_leader(s) && in_lock_delay(s, call->args.data, call->args.len)) {
+        struct cn_mp_writer w;
+        cn_mp_writer_init(&w, &call->reply);
+        cn_mp_put_bool(&w, false);
+        cn__server_meta(s, call, cn_state_last_index(s->state), CN_CONSISTENCY_DEFAULT);
+        cn__server_reply(s, call, w.err, NULL);
         return;
     }
     cn__route_write(s, call, call->args.data, call->args.len);
@@ -25,7 +51,19 @@ void cn__txn(struct cn_server *s, struct cn_rpc_call *call)
         cn__server_reply(s, call, CN_EMALFORMED, "invalid txn");
         return;
     }
-    cn__route_write(s, call, cmd, cmd_len);
+    if (!cn_server_is_leader(s)) {
+        cn__route_write(s, call, cmd, cmd_len); /* Forwards the args. */
+        return;
+    }
+    /* The leader's clock for what catalog ops invalidate (lock delays). */
+    struct cn_buf stamped;
+    cn_buf_init(&stamped, CN_RPC_ARGS_BYTES_MAX);
+    rc = cn__stamp_now(cmd, cmd_len, cn_time_wall_ms(), &stamped);
+    if (rc < 0)
+        cn__server_reply(s, call, CN_EMALFORMED, "invalid txn");
+    else
+        cn__route_write(s, call, stamped.data, stamped.len);
+    cn_buf_close(&stamped);
 }
 
 void cn__txn_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out)

@@ -112,6 +112,22 @@ static void status_peers(struct cn_server *s, struct cn_rpc_call *call)
     cn__server_reply(s, call, w.err, NULL);
 }
 
+static void catalog_datacenters(struct cn_server *s, struct cn_rpc_call *call)
+{
+    char dcs[64][64];
+    size_t n = 0;
+    struct cn_mp_writer w;
+    if (s->cfg.datacenters)
+        n = s->cfg.datacenters(s->cfg.pool_ctx, dcs, CN_ARRAY_LEN(dcs));
+    if (n == 0)
+        snprintf(dcs[n++], sizeof dcs[0], "%s", s->datacenter);
+    cn_mp_writer_init(&w, &call->reply);
+    cn_mp_put_array(&w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        cn_mp_put_cstr(&w, dcs[i]);
+    cn__server_reply(s, call, w.err, NULL);
+}
+
 /* ---- dispatch ---- */
 
 void cn_server_call(struct cn_server *s, struct cn_rpc_call *call)
@@ -126,13 +142,15 @@ void cn_server_call(struct cn_server *s, struct cn_rpc_call *call)
         cn__server_reply(s, call, CN_ECLOSED, "server shutting down");
         return;
     }
-    if (call->dc[0] && strcmp(call->dc, s->datacenter) != 0) {
+    if (call->dc[0] && strcmp(call->dc, s->datacenter) != 0 &&
+        call->method != CN_RPC_CATALOG_DATACENTERS) {
         cn__route_remote_dc(s, call);
         return;
     }
     switch (call->method) {
     case CN_RPC_STATUS_LEADER: status_leader(s, call); return;
     case CN_RPC_STATUS_PEERS: status_peers(s, call); return;
+    case CN_RPC_CATALOG_DATACENTERS: catalog_datacenters(s, call); return;
     case CN_RPC_KVS_APPLY: cn__kvs_apply(s, call); return;
     case CN_RPC_KVS_GET:
     case CN_RPC_KVS_LIST:
@@ -148,6 +166,28 @@ void cn_server_call(struct cn_server *s, struct cn_rpc_call *call)
     case CN_RPC_RAFT_REMOVE: cn__cluster_remove(s, call); return;
     case CN_RPC_SNAPSHOT_SAVE: cn__snapshot_save(s, call, false); return;
     case CN_RPC_SNAPSHOT_RESTORE: cn__snapshot_restore(s, call); return;
+    case CN_RPC_CATALOG_REGISTER: cn__write_cmd(s, call, CN_CMD_REGISTER, true); return;
+    case CN_RPC_CATALOG_DEREGISTER: cn__write_cmd(s, call, CN_CMD_DEREGISTER, true); return;
+    case CN_RPC_SESSION_CREATE: cn__write_cmd(s, call, CN_CMD_SESSION_CREATE, false); return;
+    case CN_RPC_SESSION_DESTROY: cn__write_cmd(s, call, CN_CMD_SESSION_DESTROY, true); return;
+    case CN_RPC_CATALOG_NODES:
+    case CN_RPC_CATALOG_SERVICES:
+    case CN_RPC_CATALOG_SERVICE:
+    case CN_RPC_CATALOG_NODE:
+    case CN_RPC_HEALTH_NODE:
+    case CN_RPC_HEALTH_CHECKS:
+    case CN_RPC_HEALTH_SERVICE:
+    case CN_RPC_HEALTH_STATE:
+        s->stats.reads++;
+        cn__catalog_read(s, call, false);
+        return;
+    case CN_RPC_SESSION_INFO:
+    case CN_RPC_SESSION_LIST:
+    case CN_RPC_SESSION_NODE:
+        s->stats.reads++;
+        cn__session_read(s, call, false);
+        return;
+    case CN_RPC_SESSION_RENEW: cn__session_renew(s, call, false); return;
     case CN_RPC_METHOD_MAX: break;
     }
     cn__server_reply(s, call, CN_EUNSUPPORTED, "unknown RPC method");
@@ -326,6 +366,10 @@ int cn_server_new(struct cn_server **out, uv_loop_t *loop, const struct cn_serve
         cn_errf_rc(errmsg, rc, "state store");
         goto fail;
     }
+    if ((rc = cn__leader_init(s)) < 0) {
+        cn_errf_rc(errmsg, rc, "leader duties");
+        goto fail;
+    }
     if (cfg->dev) {
         snprintf(s->rpc_addr, sizeof s->rpc_addr, "%s:8300", s->bind_addr);
     } else if ((rc = start_transport(s, errmsg)) < 0) {
@@ -376,6 +420,7 @@ void cn_server_close(struct cn_server *s, void (*cb)(void *), void *arg)
     s->close_cb = cb;
     s->close_arg = arg;
     cn__cluster_stop(s);
+    cn__leader_close(s);
     cn__bq_cancel_all(s);
     cn__route_fail_all(s);
     while (s->inbound)

@@ -52,6 +52,8 @@ struct cn_server_config {
     /* Server RPC addresses and ids of our own datacenter known from the
      * LAN pool (bootstrap and joins by gossip). Same contract. */
     size_t (*lan_servers)(void *ctx, char (*out)[64], size_t max);
+    /* Datacenters known from the WAN pool, ours first. NULL: only ours. */
+    size_t (*datacenters)(void *ctx, char (*out)[64], size_t max);
     void *pool_ctx;
     /* A server failed in the LAN pool this long leaves the Raft
      * configuration (never below 3 voters); 0: 5 minutes. */

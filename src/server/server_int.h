@@ -92,6 +92,7 @@ struct cn_server {
     struct cluster_state *cluster;  /* cluster.c */
     struct member_table *members;   /* members.c */
     uint64_t last_reconcile_ms;
+    struct cn__leader *leader;      /* leader.c: duties while leading. */
     bool closing;
     int open_handles;
     void (*close_cb)(void *);
@@ -136,6 +137,52 @@ void cn__kvs_apply(struct cn_server *s, struct cn_rpc_call *call);
 void cn__kvs_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
 void cn__txn(struct cn_server *s, struct cn_rpc_call *call);
 void cn__txn_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
+
+/* catalog.c: Catalog and Health endpoints. */
+int cn__stamp_now(const uint8_t *cmd, size_t len, uint64_t now_ms, struct cn_buf *out);
+void cn__write_cmd(struct cn_server *s, struct cn_rpc_call *call, uint8_t type, bool stamp);
+void cn__catalog_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
+void cn__reply_array_begin(struct cn_rpc_call *call, struct cn_mp_writer *w);
+int cn__reply_array_end(struct cn_rpc_call *call, struct cn_mp_writer *w, uint32_t count);
+bool cn__node_meta_match(const struct cn_node *n, const struct cn_rpc_cat_args *a);
+
+/* session.c: Session endpoints. */
+void cn__session_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
+void cn__session_renew(struct cn_server *s, struct cn_rpc_call *call, bool timed_out);
+
+/* ttl.c: the leader's session deadlines (pure; unit-tested). */
+struct cn__ttl_table {
+    struct cn_map by_id;
+    struct cn_rbtree by_deadline;
+    uint64_t gen;
+};
+void cn__ttl_init(struct cn__ttl_table *t);
+void cn__ttl_close(struct cn__ttl_table *t);
+/* Inserts or moves id's deadline (and marks it). 0, -EINVAL, -ENOMEM. */
+int cn__ttl_set(struct cn__ttl_table *t, const char *id, uint64_t deadline_ms);
+bool cn__ttl_remove(struct cn__ttl_table *t, const char *id);
+bool cn__ttl_has(const struct cn__ttl_table *t, const char *id);
+/* Earliest deadline, 0 if empty. */
+uint64_t cn__ttl_next(const struct cn__ttl_table *t);
+/* Removes and returns the earliest entry due at now_ms; false if none. */
+bool cn__ttl_pop_expired(struct cn__ttl_table *t, uint64_t now_ms,
+                         char id_out[CN_SESSION_ID_BYTES + 1]);
+size_t cn__ttl_count(const struct cn__ttl_table *t);
+/* Mark and sweep: begin, mark every live ID, sweep drops the others. */
+void cn__ttl_begin_mark(struct cn__ttl_table *t);
+void cn__ttl_mark(struct cn__ttl_table *t, const char *id);
+size_t cn__ttl_sweep(struct cn__ttl_table *t);
+/* A session's TTL string in ms; CN_ENOTFOUND for none/zero. */
+int cn__ttl_ms(const char *ttl, uint64_t *out_ms);
+/* Consul's SessionTTLMultiplier. */
+#define CN_SESSION_TTL_MULTIPLIER 2
+
+/* leader.c: leader duties (session TTLs, tombstone reaping). */
+int cn__leader_init(struct cn_server *s);
+void cn__leader_close(struct cn_server *s);
+void cn__leader_changed(struct cn_server *s);
+/* A renewed session's deadline starts over; CN_ENOTFOUND-free. */
+void cn__leader_session_renewed(struct cn_server *s, const struct cn_session *sess);
 
 /* fsm.c: the state machine Raft drives, and snapshot save/restore. */
 extern const struct cn_raft_fsm cn__server_fsm_ops;

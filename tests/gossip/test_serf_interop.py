@@ -15,13 +15,16 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ports import free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NODE_BIN = os.environ.get("GOSSIP_NODE", os.path.join(ROOT, "build", "src", "gossip", "gossip_node"))
@@ -36,22 +39,6 @@ pytestmark = [
 KEY = base64.b64encode(b"cairn-test-key16").decode()
 
 
-def free_port():
-    """A port free for both TCP and UDP right now."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port")
 
 
 def wait_for(fn, timeout, what):

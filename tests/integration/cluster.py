@@ -19,21 +19,6 @@ from conftest import BIN, free_port, wait_until
 FAST = ["-raft-tick", "20ms"]  # Elections in 200-400 ms: quick tests.
 
 
-def free_udp_tcp_port():
-    """A port free for both TCP and UDP (gossip binds both)."""
-    import socket
-    for _ in range(100):
-        p = free_port()
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-    raise RuntimeError("no free port")
-
 
 class Server:
     server = True
@@ -46,8 +31,8 @@ class Server:
         self.rpc_port = free_port()
         self.http_port = free_port()
         self.dns_port = free_port()
-        self.lan_port = free_udp_tcp_port()
-        self.wan_port = free_udp_tcp_port()
+        self.lan_port = free_port()
+        self.wan_port = free_port()
         self.data_dir = os.path.join(cluster.root, self.name)
         self.node_id = node_id or str(uuid.uuid4())
         self.proc = None

@@ -5,21 +5,18 @@ Every wait is a poll with a deadline; no test asserts a duration.
 """
 import os
 import signal
-import socket
 import subprocess
+import sys
 import time
 
 import pytest
 import requests
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ports import free_port  # noqa: E402,F401
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "cairn"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(pred, timeout=10.0, interval=0.02):

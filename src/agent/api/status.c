@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "agent/agent_int.h"
+#include "api_int.h"
 #include "gossip/gossip.h"
 
 static void leader_done(struct cn_http_req *req, struct cn_rpc_call *call)
@@ -37,7 +38,7 @@ bad:
     cn_http_fail(req, CN_EMALFORMED, "bad reply from server");
 }
 
-static void status_call(struct cn_http_req *req, enum cn_rpc_method m)
+void cn__api_status_call(struct cn_http_req *req, enum cn_rpc_method m)
 {
     struct cn_rpc_call *call = cn__api_call_new(req, m, leader_done);
     if (!call) {
@@ -49,12 +50,12 @@ static void status_call(struct cn_http_req *req, enum cn_rpc_method m)
 
 void cn__api_status_leader(struct cn_http_req *req)
 {
-    status_call(req, CN_RPC_STATUS_LEADER);
+    cn__api_status_call(req, CN_RPC_STATUS_LEADER);
 }
 
 void cn__api_status_peers(struct cn_http_req *req)
 {
-    status_call(req, CN_RPC_STATUS_PEERS);
+    cn__api_status_call(req, CN_RPC_STATUS_PEERS);
 }
 
 /* Consul's serf member tags for this agent (role, dc, port, ...). */

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "agent/agent_int.h"
+#include "api_int.h"
 #include "state/state.h"
 
 static const struct {
@@ -25,13 +26,73 @@ static const struct {
     {"delete-cas", CN_KV_DELETE_CAS},
 };
 
-/* Decodes one {"KV": {...}} element into op. 0, or an HTTP status with
- * the reason in err. */
+static const struct {
+    const char *name;
+    enum cn_cat_verb verb;
+} cat_verbs[] = {
+    {"set", CN_CAT_SET}, {"cas", CN_CAT_CAS}, {"get", CN_CAT_GET},
+    {"delete", CN_CAT_DELETE}, {"delete-cas", CN_CAT_DELETE_CAS},
+};
+
+/* {"Node"|"Service"|"Check": {"Verb", ...}} (consul-compat.md 5.2): the
+ * object's ModifyIndex is the CAS index. */
+static int decode_cat_op(struct cn_arena *arena, const json_t *elem, size_t i,
+                         struct cn_txn_op *op, char *err)
+{
+    const json_t *o;
+    const char *verb = NULL, *kind;
+    json_t *obj;
+    int rc = 0;
+    if ((o = cn_json_get(elem, "Node"))) {
+        op->kind = CN_TXN_NODE;
+        kind = "Node";
+    } else if ((o = cn_json_get(elem, "Service"))) {
+        op->kind = CN_TXN_SERVICE;
+        kind = "Service";
+    } else if ((o = cn_json_get(elem, "Check"))) {
+        op->kind = CN_TXN_CHECK;
+        kind = "Check";
+    } else {
+        cn_json_errf(err, "operation %zu: no KV, Node, Service or Check", i);
+        return 400;
+    }
+    if (!json_is_object(o) || cn_json_get_str(o, "Verb", &verb, NULL, err) < 0) {
+        cn_json_errf(err, "operation %zu: %s must be an object with a Verb", i, kind);
+        return 400;
+    }
+    for (size_t k = 0; verb && k < CN_ARRAY_LEN(cat_verbs); k++)
+        if (strcmp(cat_verbs[k].name, verb) == 0)
+            op->verb = cat_verbs[k].verb;
+    if (!op->verb) {
+        snprintf(err, CN_JSON_ERR_BYTES, "unknown %s verb \"%.40s\"", kind, verb ? verb : "");
+        return 400;
+    }
+    obj = cn_json_get(o, kind);
+    if (!json_is_object(obj)) {
+        cn_json_errf(err, "operation %zu: missing %s.%s", i, kind, kind);
+        return 400;
+    }
+    cn_json_get_u64(obj, "ModifyIndex", &op->index, err);
+    if (op->kind == CN_TXN_NODE) {
+        rc = cn__api_decode_node(arena, obj, &op->node, err);
+    } else if (op->kind == CN_TXN_SERVICE) {
+        rc = cn_json_get_str(o, "Node", &op->node.name, NULL, err);
+        if (rc >= 0)
+            rc = cn__api_decode_service(arena, obj, false, &op->service, err);
+    } else {
+        rc = cn__api_decode_check(arena, obj, &op->check, err);
+    }
+    return rc < 0 ? 400 : 0;
+}
+
+/* Decodes one {"KV": {...}} (or catalog) element into op. 0, or an HTTP
+ * status with the reason in err. */
 static int decode_op(struct cn_arena *arena, const json_t *elem, size_t i,
-                     struct cn_kv_op *op, char *err)
+                     struct cn_txn_op *top, char *err)
 {
     const json_t *kv = cn_json_get(elem, "KV");
     const char *verb = NULL, *key = NULL, *session = NULL;
+    struct cn_kv_op *op = &top->kv;
     size_t key_len = 0;
     uint8_t *value = NULL;
     int rc;
@@ -40,17 +101,10 @@ static int decode_op(struct cn_arena *arena, const json_t *elem, size_t i,
         cn_json_errf(err, "operation %zu: expected an object", i);
         return 400;
     }
-    if (!kv) {
-        if (cn_json_get(elem, "Node") || cn_json_get(elem, "Service") ||
-            cn_json_get(elem, "Check")) {
-            snprintf(err, CN_JSON_ERR_BYTES,
-                     "operation %zu: Node, Service and Check operations are not supported yet", i);
-            return 400;
-        }
-        cn_json_errf(err, "operation %zu: no KV, Node, Service or Check", i);
-        return 400;
-    }
-    memset(op, 0, sizeof *op);
+    memset(top, 0, sizeof *top);
+    if (!kv)
+        return decode_cat_op(arena, elem, i, top, err);
+    top->kind = CN_TXN_KV;
     if ((rc = cn_json_get_str(kv, "Verb", &verb, NULL, err)) < 0 ||
         (rc = cn_json_get_str(kv, "Key", &key, &key_len, err)) < 0 ||
         (rc = cn_json_get_u64(kv, "Flags", &op->flags, err)) < 0 ||
@@ -102,6 +156,16 @@ static int results_json(struct cn_mp_reader *r, struct cn_json_enc *e)
         if (cn_mp_read_map(r, &m) < 0 || m != 1 || cn_mp_read_str(r, &k, &kl) < 0)
             return CN_EMALFORMED;
         cn_json_obj_begin(e);
+        if (!(kl == 2 && memcmp(k, "KV", 2) == 0)) {
+            /* Node / Service / Check: the state's encoders' shape. */
+            char key[16];
+            snprintf(key, sizeof key, "%.*s", (int)CN_MIN(kl, 15u), (const char *)k);
+            cn_json_key(e, key);
+            if (cn__mp_to_json(r, e, 0) < 0)
+                return CN_EMALFORMED;
+            cn_json_obj_end(e);
+            continue;
+        }
         cn_json_key(e, "KV");
         if (cn_mp_read_nil(r) == 0) {
             cn_json_null(e);
@@ -213,7 +277,7 @@ static void txn_done(struct cn_http_req *req, struct cn_rpc_call *call)
 int cn__api_txn_decode(const uint8_t *body, size_t len, struct cn_arena *arena,
                        struct cn_buf *cmd, bool *read_only, char *err)
 {
-    struct cn_kv_op *ops;
+    struct cn_txn_op *ops;
     json_t *root;
     size_t n;
     int status = 0;
@@ -243,7 +307,7 @@ int cn__api_txn_decode(const uint8_t *body, size_t len, struct cn_arena *arena,
     for (size_t i = 0; status == 0 && i < n; i++)
         status = decode_op(arena, json_array_get(root, i), i, &ops[i], err);
     if (status == 0) {
-        int rc = cn_state_cmd_txn(cmd, ops, n);
+        int rc = cn_state_cmd_txn_ops(cmd, ops, n, 0);
         if (rc == CN_EMALFORMED) {
             snprintf(err, CN_JSON_ERR_BYTES, "Invalid transaction operation");
             status = 400;
@@ -251,7 +315,7 @@ int cn__api_txn_decode(const uint8_t *body, size_t len, struct cn_arena *arena,
             snprintf(err, CN_JSON_ERR_BYTES, "%s", cn_strerror(rc));
             status = rc == -EMSGSIZE ? 413 : 500;
         } else {
-            *read_only = cn_state_txn_is_read_only(ops, n);
+            *read_only = cn_state_txn_ops_read_only(ops, n);
         }
     }
     json_decref(root); /* ops borrowed its strings; they are encoded now. */
