@@ -555,7 +555,9 @@ void cn__api_agent_health_id(struct cn_http_req *req)
             return;
         }
         cn__api_json_init(req, &e);
-        cn_json_raw(&e, "{\"AggregatedStatus\":\"critical\",\"Service\":null,\"Checks\":null}", 62);
+        static const char none[] =
+            "{\"AggregatedStatus\":\"critical\",\"Service\":null,\"Checks\":null}";
+        cn_json_raw(&e, none, sizeof none - 1);
         cn__api_json_send(req, &e, 404);
         return;
     }
