@@ -61,7 +61,8 @@ static bool wanted(struct cn_agent *a, const struct cn_user_event *ev)
 static char *put(char **p, const char *s, size_t n)
 {
     char *at = *p;
-    memcpy(at, s, n);
+    if (n)
+        memcpy(at, s, n);
     at[n] = '\0';
     *p += n + 1;
     return at;

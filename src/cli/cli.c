@@ -44,6 +44,7 @@ static const struct {
     {"force-leave", cn__cli_force_leave, "Forces a member of the cluster to enter the \"left\" state"},
     {"join", cn__cli_join, "Tells a running agent to join the cluster"},
     {"keygen", cn__cli_keygen, "Generates a new encryption key"},
+    {"keyring", cn__cli_keyring, "Manages gossip layer encryption keys"},
     {"kv", cn__cli_kv, "Interact with the key-value store"},
     {"leave", cn__cli_leave, "Gracefully leaves the cluster and shuts down the agent"},
     {"members", cn__cli_members, "Lists the members of a cluster"},

@@ -63,6 +63,7 @@ int cn__cli_join(int argc, char **argv);
 int cn__cli_force_leave(int argc, char **argv);
 int cn__cli_event(int argc, char **argv);
 int cn__cli_keygen(int argc, char **argv);
+int cn__cli_keyring(int argc, char **argv);
 int cn__cli_reload(int argc, char **argv);
 
 #endif

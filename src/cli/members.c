@@ -1,5 +1,5 @@
 /* cli/members.c - `cairn members`, `join`, `force-leave`, `event`,
- * `keygen` (Consul's flags, columns and texts; consul-compat.md 9). */
+ * `keygen`, `keyring` (Consul's flags, columns and texts; consul-compat.md 9). */
 #include <errno.h>
 #include <regex.h>
 #include <stdio.h>
@@ -10,8 +10,9 @@
 #include "cli_int.h"
 
 static struct {
-    bool wan, detailed, prune;
+    bool wan, detailed, prune, list, local_only;
     char status[256], name[256], node[256], service[256], tag[256];
+    char install[64], use[64], remove[64];
 } o;
 
 /* Fetches a JSON array or object; NULL after printing an error. */
@@ -349,8 +350,86 @@ static int keygen(int argc, char **argv)
     return 0;
 }
 
+/* ---- keyring ---- */
+
+static const struct cli_flag keyring_flags[] = {
+    {"list", CLI_BOOL, &o.list, 0, "List the gossip encryption keys of every member"},
+    {"install", CLI_STR, o.install, sizeof o.install, "Install a new key on every member"},
+    {"use", CLI_STR, o.use, sizeof o.use, "Make an installed key the primary one"},
+    {"remove", CLI_STR, o.remove, sizeof o.remove, "Remove a key from every member"},
+    {"local-only", CLI_BOOL, &o.local_only, 0, "With -list: only this agent's keyring"},
+};
+static const struct cli_cmd keyring_cmd = {"keyring", "",
+    "Manages the gossip encryption keys of the cluster (exactly one of -list, -install,\n"
+    "  -use, -remove).", keyring_flags, CN_ARRAY_LEN(keyring_flags), true};
+
+/* One pool's keys as Consul prints them: "  KEY [n/total]". */
+static void print_pool(const json_t *r)
+{
+    const char *k;
+    json_t *v;
+    json_int_t total = json_integer_value(json_object_get(r, "NumNodes"));
+    const char *dc = json_string_value(json_object_get(r, "Datacenter"));
+    if (json_is_true(json_object_get(r, "WAN")))
+        printf("\nWAN:\n");
+    else
+        printf("\n%s (LAN):\n", dc ? dc : "");
+    json_object_foreach(json_object_get(r, "Keys"), k, v)
+        printf("  %s [%lld/%lld]\n", k, (long long)json_integer_value(v), (long long)total);
+}
+
+static int keyring(int argc, char **argv)
+{
+    struct cli_http h;
+    struct cn_http_response *resp;
+    char body[128];
+    const char *method = NULL, *key = NULL, *banner = NULL;
+    int argi, rc, ops;
+    if ((rc = cli_parse(&keyring_cmd, argc, argv, &h, &argi)) != 0)
+        return rc > 0 ? 0 : 1;
+    ops = o.list + !!o.install[0] + !!o.use[0] + !!o.remove[0];
+    if (ops != 1) {
+        fprintf(stderr, "Exactly one of -list, -install, -use, or -remove must be provided\n");
+        return 1;
+    }
+    if (o.list) {
+        json_t *v = get_json(&h, "/v1/operator/keyring", o.local_only ? "local-only=true" : "",
+                             "listing keys");
+        size_t i;
+        json_t *r;
+        if (!v)
+            return 1;
+        printf("==> Gathering installed encryption keys...\n");
+        json_array_foreach(v, i, r)
+            print_pool(r);
+        json_decref(v);
+        return 0;
+    }
+    if (o.install[0]) {
+        method = "POST", key = o.install, banner = "Installing new gossip encryption key...";
+    } else if (o.use[0]) {
+        method = "PUT", key = o.use, banner = "Changing primary gossip encryption key...";
+    } else {
+        method = "DELETE", key = o.remove, banner = "Removing gossip encryption key...";
+    }
+    printf("==> %s\n", banner);
+    snprintf(body, sizeof body, "{\"Key\":\"%s\"}", key);
+    if (strchr(key, '"') || strchr(key, '\\')) {
+        fprintf(stderr, "error: invalid key\n");
+        return 1;
+    }
+    if (cli_request(&h, method, "/v1/operator/keyring", "", body, strlen(body), &resp) < 0)
+        return 1;
+    rc = resp->status == 200 ? 0 : 1;
+    if (rc)
+        fprintf(stderr, "error: %.*s\n", (int)resp->body_len, (const char *)resp->body);
+    cn_http_response_free(resp);
+    return rc;
+}
+
 int cn__cli_members(int argc, char **argv) { return members(argc, argv); }
 int cn__cli_join(int argc, char **argv) { return join(argc, argv); }
 int cn__cli_force_leave(int argc, char **argv) { return force_leave(argc, argv); }
 int cn__cli_event(int argc, char **argv) { return event(argc, argv); }
 int cn__cli_keygen(int argc, char **argv) { return keygen(argc, argv); }
+int cn__cli_keyring(int argc, char **argv) { return keyring(argc, argv); }

@@ -331,6 +331,12 @@ static void on_cluster_tick(uv_timer_t *t)
         fresh_tick(s);
     } else if (cn_server_is_leader(s)) {
         leader_tick(s);
+    } else if (!cn_raft_node_leader_addr(s->raft)[0]) {
+        /* A learner the leader reached before any probe answered (a new
+         * server, or one that lost its data dir) has no configuration
+         * yet and cannot address its replies: the probes teach it. */
+        for (size_t i = 0; i < cs->n_probes; i++)
+            probe(s, &cs->probes[i]);
     }
 }
 

@@ -210,8 +210,8 @@ static void reconcile_raft(struct cn_server *s, const struct member *m)
                 continue;
             if (cn_raft_node_change(s->raft, CN_RAFT_REMOVE, c->members[i].id,
                                     c->members[i].addr, NULL, NULL) == 0)
-                CN_INFO("server: removing %s: %s now runs under a new ID",
-                        c->members[i].addr, m->name);
+                CN_INFO("server: removing %s: %s (%s) now runs under a new ID",
+                        c->members[i].addr, m->name, hostport);
             return; /* One change at a time; the add follows. */
         }
         cn__member_format(member, sizeof member, hostport, m->name);

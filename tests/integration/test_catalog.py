@@ -267,6 +267,8 @@ def test_anti_entropy_removes_stale_catalog_entries(agent, c):
 def test_events(agent, c):
     idx, _ = c.event.list()
     assert c.event.fire("deploy", "v42") is not None
+    # Delivery goes through the gossip layer, as Consul's: soon, not at once.
+    assert wait_until(lambda: c.event.list(name="deploy")[1])
     index, events = c.event.list(name="deploy")
     assert events[-1]["Name"] == "deploy" and events[-1]["Payload"] == b"v42"
     out = {}
@@ -284,6 +286,8 @@ def test_events(agent, c):
     assert (r.status_code, r.text) == (500, "Cannot provide tag filter without service filter")
     r = requests.put(agent.url + "/v1/event/fire/skipped?node=^nomatch$")
     assert r.status_code == 200
+    assert requests.put(agent.url + "/v1/event/fire/after").ok
+    assert wait_until(lambda: "after" in [e["Name"] for e in c.event.list()[1]])
     assert "skipped" not in [e["Name"] for e in c.event.list()[1]]
 
 
