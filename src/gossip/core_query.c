@@ -77,12 +77,14 @@ void cn__gcore_queries_free(struct cn__gqitem *items, size_t n)
 
 /* ---- inbound ------------------------------------------------------------- */
 
+/* Our current tags, as the serf member table has them (set_tags updates
+ * it); a missing tag matches as "" (serf). */
 static const char *tag_value(const struct cn__gcore *c, const struct cn__gstr *tag)
 {
-    for (size_t i = 0; i < c->cfg.n_tags; i++)
-        if (strlen(c->cfg.tags[i].key) == tag->len &&
-            memcmp(c->cfg.tags[i].key, tag->p, tag->len) == 0)
-            return c->cfg.tags[i].value;
+    const struct sf_member *m = sf_member(c, c->name, c->name_len);
+    for (size_t i = 0; m && i < m->n_tags; i++)
+        if (strlen(m->tags[i].key) == tag->len && memcmp(m->tags[i].key, tag->p, tag->len) == 0)
+            return m->tags[i].value;
     return "";
 }
 
