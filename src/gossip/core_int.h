@@ -121,8 +121,8 @@ struct gq_out {
     uint32_t id;
     uint64_t ltime;
     uint64_t deadline_ms;
-    struct cn_map seen;      /* responder name -> flags (1 ack, 2 resp) */
-    struct cn_arena names;   /* the map's keys */
+    struct cn_map seen;      /* responder name -> struct responder */
+    struct cn_arena names;   /* the responders (map keys and values) */
 };
 
 struct cn__gcore {

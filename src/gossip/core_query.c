@@ -77,33 +77,32 @@ void cn__gcore_queries_free(struct cn__gqitem *items, size_t n)
 
 /* ---- inbound ------------------------------------------------------------- */
 
-/* Our current tags, as the serf member table has them (set_tags updates
- * it); a missing tag matches as "" (serf). */
-static const char *tag_value(const struct cn__gcore *c, const struct cn__gstr *tag)
-{
-    const struct sf_member *m = sf_member(c, c->name, c->name_len);
-    for (size_t i = 0; m && i < m->n_tags; i++)
-        if (strlen(m->tags[i].key) == tag->len && memcmp(m->tags[i].key, tag->p, tag->len) == 0)
-            return m->tags[i].value;
-    return "";
-}
-
+/* Our current tags are the ones we advertise (my_meta, which set_tags
+ * replaces); a missing tag matches as "" (serf). */
 static bool tag_matches(struct cn__gcore *c, const struct cn__gstr *f)
 {
     struct cn__gstr tag, expr;
+    struct cn_gossip_tag *tags = NULL;
+    size_t n = 0;
     regex_t re;
     char why[CN_ERRMSG_MAX];
-    const char *v;
+    const char *v = "";
     bool ok;
     if (cn__sm_filter_tag_read(f, &tag, &expr) < 0)
         return false;
+    if (cn__gossip_tags_decode(c->my_meta, c->my_meta_len, &tags, &n) < 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(tags[i].key) == tag.len && (!tag.len || !memcmp(tags[i].key, tag.p, tag.len)))
+            v = tags[i].value;
     if (cn__filter_regex_compile(&re, expr.p ? expr.p : (const uint8_t *)"", expr.len, why) < 0) {
         CG_LOG(c, CN_LOG_WARN, "gossip: query tag filter: bad regexp: %s", why);
+        cn_free(tags);
         return false;
     }
-    v = tag_value(c, &tag);
     ok = cn__filter_regex_match(&re, v, strlen(v));
     regfree(&re);
+    cn_free(tags);
     return ok;
 }
 
@@ -349,12 +348,16 @@ void sfq_tick(struct cn__gcore *c)
     }
 }
 
+struct responder {
+    uint8_t flags;           /* 1 acked, 2 responded */
+    char name[];
+};
+
 void sfq_handle_resp(struct cn__gcore *c, const struct cn__sm_qresp *r)
 {
     struct gq_out *o = NULL;
-    uintptr_t bit = (r->flags & CN__SQ_ACK) ? 1 : 2, had;
-    void *old = NULL;
-    char *key;
+    struct responder *who;
+    uint8_t bit = (r->flags & CN__SQ_ACK) ? 1 : 2;
     for (size_t i = 0; i < c->n_qouts && !o; i++)
         if (c->qouts[i]->ltime == r->ltime && c->qouts[i]->id == r->id)
             o = c->qouts[i];
@@ -362,21 +365,24 @@ void sfq_handle_resp(struct cn__gcore *c, const struct cn__sm_qresp *r)
         memchr(r->from.p, 0, r->from.len))
         return;
     c->ctr.query_resp_in++;
-    had = (uintptr_t)cn_map_get(&o->seen, r->from.p, r->from.len);
-    if (had & bit) {
+    who = cn_map_get(&o->seen, r->from.p, r->from.len);
+    if (who && (who->flags & bit)) {
         c->ctr.query_resp_dup++;
         return;
     }
-    if (had) {
-        key = NULL;  /* already keyed: update the flags in place */
-        (void)cn_map_put(&o->seen, r->from.p, r->from.len, (void *)(had | bit), &old);
-    } else {
-        key = cn_arena_strndup(&o->names, (const char *)r->from.p, r->from.len);
-        if (!key || cn_map_put(&o->seen, key, r->from.len, (void *)bit, NULL) < 0)
+    if (!who) {
+        who = cn_arena_alloc(&o->names, sizeof *who + r->from.len + 1);
+        if (!who)
+            return;
+        who->flags = 0;
+        memcpy(who->name, r->from.p, r->from.len);
+        who->name[r->from.len] = '\0';
+        if (cn_map_put(&o->seen, who->name, r->from.len, who, NULL) < 0)
             return;
     }
-    (void)push_item(c, bit == 1 ? CN__GQ_ACK : CN__GQ_RESP, o->handle, &r->from,
-                    bit == 1 ? NULL : &r->payload);
+    if (push_item(c, bit == 1 ? CN__GQ_ACK : CN__GQ_RESP, o->handle, &r->from,
+                  bit == 1 ? NULL : &r->payload))
+        who->flags |= bit;
 }
 
 static int add_filters(const struct cn_gossip_query_params *p, struct cn_buf *fb,
