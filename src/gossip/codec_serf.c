@@ -470,6 +470,75 @@ int cn__sm_conflict_encode(struct cn_buf *out, const struct cn_gossip_member *m,
     return w.err;
 }
 
+/* ---- relayed responses: [9][relayHeader][serf type][msg] ------------------ */
+
+struct relay_hdr {
+    struct cn__gstr ip, name;
+    uint64_t port;
+};
+
+static int udpaddr_field(void *ctx, const uint8_t *k, uint32_t klen, struct cn_mp_reader *r)
+{
+    struct relay_hdr *h = ctx;
+    if (keq(k, klen, "IP"))
+        return rd_str(r, &h->ip);
+    if (keq(k, klen, "Port"))
+        return rd_u64(r, &h->port);
+    return cn_mp_skip(r);
+}
+
+static int relay_field(void *ctx, const uint8_t *k, uint32_t klen, struct cn_mp_reader *r)
+{
+    struct relay_hdr *h = ctx;
+    if (keq(k, klen, "DestAddr"))
+        return read_map(r, h, udpaddr_field);
+    if (keq(k, klen, "DestName"))
+        return rd_str(r, &h->name);
+    return cn_mp_skip(r);
+}
+
+int cn__sm_relay_read(const uint8_t *p, size_t len, struct cn__gaddr *dest,
+                      struct cn__gstr *inner)
+{
+    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    struct cn_mp_reader r;
+    struct relay_hdr h = { 0 };
+    cn_mp_reader_init(&r, p, len);
+    if (read_map(&r, &h, relay_field) < 0 || h.port == 0 || h.port > 0xffff ||
+        (h.ip.len != 4 && h.ip.len != 16) || cn_mp_left(&r) < 2)
+        return CN_EMALFORMED;
+    memset(dest, 0, sizeof *dest);
+    if (h.ip.len == 16 && memcmp(h.ip.p, v4mapped, 12) == 0) {
+        memcpy(dest->ip, h.ip.p + 12, 4);
+        dest->len = 4;
+    } else {
+        memcpy(dest->ip, h.ip.p, h.ip.len);
+        dest->len = (uint8_t)h.ip.len;
+    }
+    dest->port = (uint16_t)h.port;
+    inner->p = r.p;
+    inner->len = (uint32_t)cn_mp_left(&r);
+    return 0;
+}
+
+int cn__sm_relay_encode(struct cn_buf *out, const struct cn__gaddr *dest, const char *dest_name,
+                        const uint8_t *msg, size_t len)
+{
+    struct cn_mp_writer w;
+    cn__gm_writer(&w, out);
+    put_type(&w, CN__GM_USER);
+    put_type(&w, CN__SM_RELAY);
+    cn_mp_put_map(&w, 2);
+    key(&w, "DestAddr");
+    cn_mp_put_map(&w, 3);
+    key(&w, "IP"); cn_mp_put_str(&w, dest->ip, dest->len);
+    key(&w, "Port"); cn_mp_put_uint(&w, dest->port);
+    key(&w, "Zone"); cn_mp_put_cstr(&w, "");
+    key(&w, "DestName"); cn_mp_put_cstr(&w, dest_name);
+    cn_mp_put_raw(&w, msg, len);
+    return w.err;
+}
+
 /* ---- tags ------------------------------------------------------------- */
 
 static int tag_cmp(const void *a, const void *b)

@@ -276,6 +276,7 @@ void sf_queue_raw(struct cn__gcore *c, const uint8_t *body, size_t len, uint8_t 
 /* core_query.c */
 bool sfq_handle_query(struct cn__gcore *c, const struct cn__sm_query *q);
 void sfq_handle_resp(struct cn__gcore *c, const struct cn__sm_qresp *r);
+int sfq_handle_relay(struct cn__gcore *c, const uint8_t *p, size_t len);
 void sfq_tick(struct cn__gcore *c);
 void sfq_free(struct cn__gcore *c);
 void sf_member_view(const struct sf_member *m, struct cn_gossip_member *out);

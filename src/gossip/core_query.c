@@ -140,8 +140,37 @@ static bool reply_addr(const struct cn__sm_query *q, struct cn__gaddr *to)
     return true;
 }
 
+static bool skip_relay(const struct cn__gcore *c, const struct ml_node *n, const void *arg)
+{
+    const struct cn__gaddr *dest = arg;
+    return n == c->self || n->state != CN__ML_ALIVE ||
+           (n->addr_len == dest->len && n->port == dest->port &&
+            memcmp(n->addr, dest->ip, dest->len) == 0);
+}
+
+/* serf relayResponse: the same message wrapped for `relay` other members
+ * to forward, in case the direct path to the asker is lossy. */
+static void relay(struct cn__gcore *c, const struct cn__gaddr *dest, uint8_t factor,
+                  const uint8_t *msg, size_t len)
+{
+    struct ml_node *peers[8];
+    struct cn_buf b;
+    size_t k = cg_random_nodes(c, CN_MIN((size_t)factor, CN_ARRAY_LEN(peers)), peers,
+                               skip_relay, dest);
+    if (k == 0)
+        return;
+    cn_buf_init(&b, CN_GOSSIP_UDP_SEND_BYTES_MAX);
+    if (cn__sm_relay_encode(&b, dest, "", msg, len) == 0)
+        for (size_t i = 0; i < k; i++) {
+            struct cn__gaddr to;
+            cg_node_addr(peers[i], &to);
+            cg_send(c, &to, peers[i], b.data, b.len, false);
+        }
+    cn_buf_close(&b);
+}
+
 static int send_qresp(struct cn__gcore *c, const struct cn__gaddr *to,
-                      const struct cn__sm_qresp *r)
+                      const struct cn__sm_qresp *r, uint8_t relay_factor)
 {
     struct cn_buf b;
     struct cn_mp_writer w;
@@ -150,10 +179,37 @@ static int send_qresp(struct cn__gcore *c, const struct cn__gaddr *to,
     cn__sm_put_qresp(&w, r);
     if (w.err == 0 && b.len - 1 > CN_GOSSIP_QUERY_RESPONSE_BYTES_MAX)
         w.err = -EMSGSIZE;
-    if (w.err == 0)
+    if (w.err == 0) {
         cg_send(c, to, NULL, b.data, b.len, false);
+        if (relay_factor)
+            relay(c, to, relay_factor, b.data + 1, b.len - 1);
+    }
     cn_buf_close(&b);
     return w.err;
+}
+
+/* A relayed response for someone else ([9] + header + message): forward
+ * the inner query response to its destination, as serf does. Only query
+ * responses are forwarded (no open relay for other message types). */
+int sfq_handle_relay(struct cn__gcore *c, const uint8_t *p, size_t len)
+{
+    struct cn__gaddr dest;
+    struct cn__gstr inner;
+    uint8_t *msg;
+    if (cn__sm_relay_read(p, len, &dest, &inner) < 0 || inner.p[0] != CN__SM_QRESP ||
+        inner.len > CN_GOSSIP_QUERY_RESPONSE_BYTES_MAX) {
+        c->ctr.query_bad++;
+        return CN_EMALFORMED;
+    }
+    msg = cn_alloc(inner.len + 1);
+    if (!msg)
+        return -ENOMEM;
+    msg[0] = CN__GM_USER;
+    memcpy(msg + 1, inner.p, inner.len);
+    cg_send(c, &dest, NULL, msg, inner.len + 1, false);
+    cn_free(msg);
+    c->ctr.query_relayed++;
+    return 0;
 }
 
 static void make_token(const struct cn__gcore *c, const struct cn__sm_query *q,
@@ -165,6 +221,7 @@ static void make_token(const struct cn__gcore *c, const struct cn__sm_query *q,
     t->id = q->id;
     t->deadline_ms = c->now_ms + CN_MIN(tmo, (uint64_t)QUERY_TIMEOUT_MAX_MS);
     t->port = to->port;
+    t->relay_factor = q->relay;
     t->addr_len = to->len;
     memcpy(t->addr, to->ip, to->len);
 }
@@ -261,7 +318,7 @@ bool sfq_handle_query(struct cn__gcore *c, const struct cn__sm_query *q)
                 .ltime = q->ltime, .id = q->id, .flags = CN__SQ_ACK,
                 .from = { (const uint8_t *)c->name, c->name_len },
             };
-            (void)send_qresp(c, &to, &ack);
+            (void)send_qresp(c, &to, &ack, q->relay);
         }
         make_token(c, q, &to, &tok);
         deliver(c, q, &tok);
@@ -288,7 +345,7 @@ int cn__gcore_query_respond(struct cn__gcore *c, uint64_t now_ms,
     if (c->now_ms > tok->deadline_ms)
         return -ETIMEDOUT;
     memcpy(to.ip, tok->addr, tok->addr_len);
-    rc = send_qresp(c, &to, &r);
+    rc = send_qresp(c, &to, &r, tok->relay_factor);
     if (rc == 0)
         c->ctr.queries_answered++;
     return rc;

@@ -427,8 +427,10 @@ int sf_handle_user(struct cn__gcore *c, const uint8_t *p, size_t len)
         sfq_handle_resp(c, &q);
         return 0;
     }
+    case CN__SM_RELAY:
+        return sfq_handle_relay(c, p + 1, len - 1);
     default:
-        return 0;  /* relays, conflict/key payloads: not messages on their own */
+        return 0;  /* conflict/key payloads: not messages on their own */
     }
     if (rebroadcast)
         sf_queue_raw(c, p, len, BN_NONE);

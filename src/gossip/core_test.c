@@ -538,6 +538,41 @@ static void test_query_malformed_counted(void **state)
     net_free(t);
 }
 
+/* A relayed response ([8][9] header + [5] response) is forwarded to its
+ * destination; a relay wrapping anything but a response is refused. */
+static void test_query_relay_forwarded(void **state)
+{
+    struct net *t = cluster(3);
+    struct cn__gaddr dest, from;
+    struct cn__sm_qresp r = { .ltime = 1, .id = 2, .from = { (const uint8_t *)"n2", 2 } };
+    struct cn_buf inner, b;
+    struct cn_mp_writer w;
+    struct cn__gcore_counters before, after;
+    (void)state;
+    addr_of(1, &dest);
+    addr_of(2, &from);
+    cn_buf_init(&inner, 4096);
+    cn_buf_init(&b, 4096);
+    cn__gm_writer(&w, &inner);
+    cn__sm_put_qresp(&w, &r);
+    assert_int_equal(cn__sm_relay_encode(&b, &dest, "n1", inner.data + 1, inner.len - 1), 0);
+    cn__gcore_counters(t->c[0], &before);
+    assert_int_equal(cn__gcore_recv(t->c[0], t->now, &from, b.data, b.len), 0);
+    cn__gcore_counters(t->c[0], &after);
+    assert_int_equal(after.query_relayed - before.query_relayed, 1);
+    /* Wrapping a user event instead: dropped and counted. */
+    cn_buf_reset(&b);
+    inner.data[1] = CN__SM_EVENT;
+    assert_int_equal(cn__sm_relay_encode(&b, &dest, "n1", inner.data + 1, inner.len - 1), 0);
+    assert_true(cn__gcore_recv(t->c[0], t->now, &from, b.data, b.len) < 0);
+    cn__gcore_counters(t->c[0], &after);
+    assert_int_equal(after.query_relayed - before.query_relayed, 1);
+    assert_int_equal(after.query_bad - before.query_bad, 1);
+    cn_buf_close(&inner);
+    cn_buf_close(&b);
+    net_free(t);
+}
+
 static void test_alloc_failures(void **state)
 {
     (void)state;
@@ -588,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_query_internal),
         cmocka_unit_test(test_query_limits),
         cmocka_unit_test(test_query_malformed_counted),
+        cmocka_unit_test(test_query_relay_forwarded),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

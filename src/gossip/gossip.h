@@ -105,6 +105,7 @@ struct cn_gossip_query_token {
     uint16_t port;
     uint8_t addr_len;          /* 4 or 16 */
     uint8_t addr[16];
+    uint8_t relay_factor;      /* extra copies relayed via other members */
 };
 
 /* A query that passed its filters on this node (serf delivers these as

@@ -207,6 +207,14 @@ struct cn__sm_keyresp {
 };
 int cn__sm_keyresp_encode(struct cn_buf *out, const struct cn__sm_keyresp *m);
 int cn__sm_keyresp_decode(const uint8_t *p, size_t len, struct cn__sm_keyresp *m);
+struct cn__gaddr;
+/* Relay (serf relayResponse): p/len follow the [9] byte; dest and the
+ * inner message (serf type byte + msgpack) to forward as a user message. */
+int cn__sm_relay_read(const uint8_t *p, size_t len, struct cn__gaddr *dest,
+                      struct cn__gstr *inner);
+/* [8][9]{DestAddr, DestName} + msg (serf type byte + msgpack). */
+int cn__sm_relay_encode(struct cn_buf *out, const struct cn__gaddr *dest, const char *dest_name,
+                        const uint8_t *msg, size_t len);
 /* Conflict response [6] + serf Member map of m, or nil when m is NULL. */
 int cn__sm_conflict_encode(struct cn_buf *out, const struct cn_gossip_member *m,
                            const uint8_t *ip, size_t ip_len);
@@ -388,7 +396,7 @@ struct cn__gcore_counters {
     uint64_t bad_pkts, probes, probe_fail, indirect, tcp_fallback, nacks_in,
         suspects_raised, refutes, deads_declared, pushpulls, bcast_dropped,
         events_dup, queries_in, queries_answered, query_resp_in, query_resp_dup,
-        query_bad;
+        query_bad, query_relayed;
 };
 void cn__gcore_counters(const struct cn__gcore *c, struct cn__gcore_counters *out);
 /* Simulation/test hook: forget queued broadcasts (a bootstrapped steady

@@ -458,6 +458,10 @@ def test_serf_query_answered_by_cairn(cluster):
     out = serf_query(a, "-timeout=3s", "-tag=role=^web", "ask3", "y")
     assert "Response from 'cn-1'" in out and "cn-2" not in out and "cn-3" not in out, out
     assert "serf-a" not in out, out
+    # Relay factor: cairn relays its answers through other members; serf
+    # still shows each responder once.
+    out = serf_query(a, "-timeout=3s", "-relay-factor=2", "ask4", "z")
+    assert out.count("Response from 'cn-1'") == 1 and out.count("Ack from 'cn-2'") == 1, out
     # serf reachability: _serf_ping acks from every member.
     r = a.cli("reachability")
     assert r.returncode == 0 and "Successfully contacted all live nodes" in r.stdout, \
