@@ -109,7 +109,9 @@ struct cn_gossip_query_token {
 };
 
 /* A query that passed its filters on this node (serf delivers these as
- * "query" events). Internal "_serf_*" queries never reach the agent. */
+ * "query" events), after the ack (if asked) left. Internal "_serf_*"
+ * queries never reach the agent. Borrowed for the callback; the callback
+ * may answer at once or keep the token and answer later. */
 struct cn_gossip_query_in {
     const char *name;
     const uint8_t *payload;
@@ -140,9 +142,10 @@ typedef void cn_gossip_query_fn(void *ctx, const struct cn_gossip_query_reply *r
 struct cn_gossip_query_params {
     const char *const *filter_nodes;   /* only these node names answer */
     size_t n_filter_nodes;
-    /* Tag filters: key = tag name, value = regular expression that the
-     * node's tag value must match (unanchored; POSIX ERE on our side,
-     * RE2 on serf's). */
+    /* Tag filters: key = tag name, value = regular expression (RE2 syntax
+     * as serf's Go regexp; unanchored) that the node's tag value must
+     * match; a missing tag is "". cairn evaluates inbound ones with
+     * src/filter's RE2 -> POSIX translation (no \p{..} classes). */
     const struct cn_gossip_tag *filter_tags;
     size_t n_filter_tags;
     uint64_t timeout_ms;   /* 0: serf's default, GossipInterval * 16 *
@@ -157,6 +160,8 @@ enum cn_gossip_key_op {
     CN_GOSSIP_KEY_USE = 2,
     CN_GOSSIP_KEY_REMOVE = 3,
 };
+/* node -> serf's message: the error of a failed node, or a note from a
+ * successful one (e.g. "truncated key list response, ..."). */
 struct cn_gossip_node_message {
     const char *node;
     const char *message;
@@ -168,10 +173,11 @@ struct cn_gossip_key_count {
 /* What every member answered (serf KeyResponse). Everything is borrowed
  * for the callback only. */
 struct cn_gossip_keyring_result {
-    int rc;                    /* 0 when num_err == 0 and num_resp ==
-                                  num_nodes; else CN_EPARTIAL-like:
-                                  -EIO (some failed) or CN_ETIMEOUT
-                                  (some did not answer) */
+    int rc;                    /* 0: num_err == 0 and num_resp >= num_nodes
+                                  (serf's success); -EIO: num_err > 0
+                                  ("%d/%d nodes reported failure");
+                                  CN_ETIMEOUT: no errors but fewer answers
+                                  than nodes by the timeout */
     uint32_t num_nodes;        /* members alive when the query was sent */
     uint32_t num_resp;
     uint32_t num_err;          /* responses with Result false or undecodable */
@@ -180,7 +186,8 @@ struct cn_gossip_keyring_result {
     const struct cn_gossip_key_count *keys;         /* LIST: key -> count */
     size_t n_keys;
     const struct cn_gossip_key_count *primary_keys; /* LIST: primary -> count
-                                                       (serf >= 0.9.x nodes) */
+                                                       (nodes that report it:
+                                                       cairn, newer serf) */
     size_t n_primary_keys;
 };
 typedef void cn_gossip_keyring_fn(void *ctx, const struct cn_gossip_keyring_result *r);
