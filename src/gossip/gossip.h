@@ -100,7 +100,8 @@ struct cn_gossip_stats {
  * cn_gossip_query_respond(). */
 struct cn_gossip_query_token {
     uint64_t ltime;
-    uint64_t deadline_ms;      /* loop time (uv_now) the asker stops at */
+    uint64_t deadline_ms;      /* loop time (uv_now): receipt + the asker's
+                                  timeout (serf); answers after it fail */
     uint32_t id;
     uint16_t port;
     uint8_t addr_len;          /* 4 or 16 */
