@@ -415,7 +415,7 @@ int sf_handle_user(struct cn__gcore *c, const uint8_t *p, size_t len)
     }
     case CN__SM_QUERY: {
         struct cn__sm_query q;
-        if (cn__sm_read_query(&r, &q) < 0 || q.name.len == 0)
+        if (cn__sm_read_query(&r, &q) < 0)
             goto bad_query;
         rebroadcast = sfq_handle_query(c, &q);
         break;

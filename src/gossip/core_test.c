@@ -519,12 +519,12 @@ static void test_query_malformed_counted(void **state)
     struct cn__gcore_counters before, after;
     struct cn__gaddr from;
     /* [8][4] query: ID too big; Filters not an array; [8][5] response with
-     * a string ID; a query without a name. */
+     * a string ID; a query whose Name is a number. */
     static const uint8_t junk[][16] = {
         { 0x08, 0x04, 0x81, 0xa2, 'I', 'D', 0xcf, 1, 0, 0, 0, 0, 0, 0, 0 },
         { 0x08, 0x04, 0x81, 0xa7, 'F', 'i', 'l', 't', 'e', 'r', 's', 0x05 },
         { 0x08, 0x05, 0x81, 0xa2, 'I', 'D', 0xa1, 'x' },
-        { 0x08, 0x04, 0x81, 0xa5, 'L', 'T', 'i', 'm', 'e', 0x05 },
+        { 0x08, 0x04, 0x81, 0xa4, 'N', 'a', 'm', 'e', 0x05 },
     };
     (void)state;
     addr_of(1, &from);
