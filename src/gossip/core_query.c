@@ -493,6 +493,7 @@ static int build_query(struct cn__gcore *c, const struct cn__gquery_params *qp,
     q->port = c->cfg.addr.port;
     q->src_node = (struct cn__gstr){ (const uint8_t *)c->name, c->name_len };
     q->flags = p->request_ack ? CN__SQ_ACK : 0;
+    q->relay = p->relay_factor;
     q->timeout_ns = (int64_t)CN_MIN(tmo, (uint64_t)QUERY_TIMEOUT_MAX_MS) * 1000000;
     q->name = (struct cn__gstr){ (const uint8_t *)qp->name, (uint32_t)nlen };
     q->payload = (struct cn__gstr){ qp->payload, (uint32_t)qp->len };

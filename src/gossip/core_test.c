@@ -415,6 +415,24 @@ static void test_query_acks_responses_dedup(void **state)
     run(t, 2000);
     assert_int_equal(t->q_resp[0], 4);
     assert_int_equal(t->q_done[0], 1);
+    /* Relay factor 2: every reply also comes through two other members,
+     * which forward it; the asker still counts each responder once. */
+    t->dup = false;
+    memset(t->q_ack, 0, sizeof t->q_ack);
+    memset(t->q_resp, 0, sizeof t->q_resp);
+    p.relay_factor = 2;
+    query(t, 0, "deploy", "v2", &p);
+    run(t, 2500);
+    assert_int_equal(t->q_ack[0], 4);
+    assert_int_equal(t->q_resp[0], 4);
+    {
+        uint64_t relayed = 0;
+        for (int i = 0; i < 4; i++) {
+            cn__gcore_counters(t->c[i], &ctr);
+            relayed += ctr.query_relayed;
+        }
+        assert_true(relayed >= 8);  /* >= 2 copies of >= 4 replies */
+    }
     net_free(t);
 }
 

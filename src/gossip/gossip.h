@@ -152,6 +152,8 @@ struct cn_gossip_query_params {
     uint64_t timeout_ms;   /* 0: serf's default, GossipInterval * 16 *
                               ceil(log10(alive members + 1)) */
     bool request_ack;
+    uint8_t relay_factor;  /* serf RelayFactor: responders also send each
+                              ack/response via this many other members */
 };
 
 /* Cluster keyring (serf KeyManager / `serf keys`, Consul keyring). */
