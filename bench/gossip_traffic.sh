@@ -9,7 +9,10 @@
 # node; TCP ephemeral client ports are not). The join burst is excluded
 # (10 s settle first).
 #
-# Usage: bench/gossip_traffic.sh [N=10] [SECONDS=60] [BUILD=build]
+# SEPARATE=1: two pools instead (N serf agents; N cairn nodes), so each
+# side's received bytes come from its own kind only.
+#
+# Usage: [SEPARATE=1] bench/gossip_traffic.sh [N=10] [SECONDS=60] [BUILD=build]
 # Needs: serf (apt-get install -y serf), tcpdump for the serf side.
 set -euo pipefail
 N=${1:-10}; SECS=${2:-60}; BUILD=${3:-build}
@@ -36,12 +39,15 @@ for i in $(seq 0 $((N - 1))); do
 done
 sleep 2
 for i in $(seq 0 $((N - 1))); do
-  "$NODE" -name cn-$i -port ${CN_PORTS[$i]} -join 127.0.0.1:${SERF_PORTS[0]} -tag role=node -tag dc=dc1 \
+  seed=${SERF_PORTS[0]}; [ -n "${SEPARATE:-}" ] && seed=${CN_PORTS[0]}
+  join=(-join 127.0.0.1:$seed); [ -n "${SEPARATE:-}" ] && [ "$i" -eq 0 ] && join=()
+  "$NODE" -name cn-$i -port ${CN_PORTS[$i]} "${join[@]}" -tag role=node -tag dc=dc1 \
     </dev/null >"$TMP/cn-$i.out" 2>"$TMP/cn-$i.err" & PIDS+=($!)
 done
 sleep 10   # converge; the join burst is excluded from the measurement
 members=$(serf members -rpc-addr=127.0.0.1:$((BASE + 200)) | grep -c alive || true)
-echo "pool: $members alive members (want $((2 * N)))"
+want=$((2 * N)); [ -n "${SEPARATE:-}" ] && want=$N
+echo "serf's view: $members alive members (want $want)"
 START=$(date +%s.%N); sleep "$SECS"; END=$(date +%s.%N)
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
 /usr/bin/python3 - "$TMP/cap.pcap" "$START" "$END" "$N" "${SERF_PORTS[*]}" "${CN_PORTS[*]}" <<'PY'
@@ -78,5 +84,5 @@ for name, ports in (("serf", serf), ("cairn", cn)):
     silent = [p for p in sorted(ports) if p not in rx]
     if silent:
         print("  (ports that received nothing: %s)" % silent)
-print("(%d serf + %d cairn nodes in one pool, %.0f s, payload bytes on loopback)" % (n, n, secs))
+print("(%d serf + %d cairn nodes, %.0f s, payload bytes on loopback)" % (n, n, secs))
 PY
