@@ -283,8 +283,9 @@ int cn_gossip_key_list(struct cn_gossip *g, char (*out)[48], size_t max);
 
 /* Sends a serf query to the pool (ourselves included, as serf does: we
  * answer our own query through the same path). cb gets every ack and
- * response as it arrives, then DONE once at the timeout; cb may not be
- * NULL. -EINVAL (empty name, NUL in name, bad filter), -EMSGSIZE (the
+ * response as it arrives, then DONE once at the timeout (the one callback
+ * here that runs more than once); cb may not be NULL. There is no cancel:
+ * cn_gossip_close() drops outstanding queries without calling back. -EINVAL (empty name, NUL in name, bad filter), -EMSGSIZE (the
  * encoded query exceeds serf's QuerySizeLimit, 1024 bytes), -ENOSPC (256
  * queries outstanding), -ENOMEM. */
 int cn_gossip_query(struct cn_gossip *g, const char *name, const uint8_t *payload,
