@@ -160,6 +160,14 @@ _Static_assert(CN_RAFT_SNAPSHOT_CHUNK_BYTES_MAX + 4096 <= CN_RAFT_MSG_BYTES_MAX,
 #define CN_GOSSIP_ACK_HANDLERS_MAX 1024
 /* serf recentIntents: intents for unknown nodes kept (RecentIntentTimeout). */
 #define CN_GOSSIP_RECENT_INTENTS_MAX 4096
+/* serf QuerySizeLimit / QueryResponseSizeLimit defaults: the encoded
+ * query / response message (serf type byte included). */
+#define CN_GOSSIP_QUERY_BYTES_MAX 1024
+#define CN_GOSSIP_QUERY_RESPONSE_BYTES_MAX 1024
+/* Queries of ours awaiting responses (each holds its responder set). */
+#define CN_GOSSIP_QUERIES_OUT_MAX 256
+/* Inbound filters we evaluate per query; more and we do not answer. */
+#define CN_GOSSIP_QUERY_FILTERS_MAX 16
 
 _Static_assert(CN_GOSSIP_USER_EVENT_BYTES_MAX <= CN_GOSSIP_UDP_SEND_BYTES_MAX,
                "a user event must fit one gossip packet");

@@ -286,6 +286,164 @@ static void test_reader_rejects_bad_types(void **state)
     assert_int_equal(a.seq, 300);
 }
 
+/* ---- serf queries ---- */
+
+static void test_query_roundtrip(void **state)
+{
+    static const uint8_t ip[4] = { 127, 0, 0, 1 };
+    const char *names[] = { "a", "bb" };
+    struct cn__sm_query q = { .ltime = 77, .id = 0x7fffffff, .flags = 3, .port = 8301,
+                              .relay = 2, .timeout_ns = -1 };
+    struct cn__sm_query back;
+    struct cn_buf b, fb;
+    struct cn_mp_writer w;
+    struct cn_mp_reader r;
+    struct cn__gstr tag, expr;
+    size_t off;
+    bool match;
+    (void)state;
+    cn_buf_init(&fb, 4096);
+    assert_int_equal(cn__sm_filter_nodes_encode(&fb, names, 2), 0);
+    off = fb.len;
+    assert_int_equal(cn__sm_filter_tag_encode(&fb, "role", "^web"), 0);
+    q.filters[0] = (struct cn__gstr){ fb.data, (uint32_t)off };
+    q.filters[1] = (struct cn__gstr){ fb.data + off, (uint32_t)(fb.len - off) };
+    q.n_filters = 2;
+    q.addr = (struct cn__gstr){ ip, 4 };
+    q.src_node = (struct cn__gstr){ (const uint8_t *)"me", 2 };
+    q.name = (struct cn__gstr){ (const uint8_t *)"deploy", 6 };
+    q.payload = (struct cn__gstr){ (const uint8_t *)"v1", 2 };
+    q.timeout_ns = 3200000000;
+    cn_buf_init(&b, 4096);
+    cn__gm_writer(&w, &b);
+    cn__sm_put_query(&w, &q);
+    assert_int_equal(w.err, 0);
+    assert_int_equal(b.data[0], CN__GM_USER);
+    assert_int_equal(b.data[1], CN__SM_QUERY);
+    cn_mp_reader_init(&r, b.data + 2, b.len - 2);
+    assert_int_equal(cn__sm_read_query(&r, &back), 0);
+    assert_int_equal(cn_mp_left(&r), 0);
+    assert_int_equal(back.ltime, 77);
+    assert_int_equal(back.id, 0x7fffffff);
+    assert_int_equal(back.flags, 3);
+    assert_int_equal(back.port, 8301);
+    assert_int_equal(back.relay, 2);
+    assert_int_equal(back.timeout_ns, 3200000000);
+    assert_int_equal(back.n_filters, 2);
+    assert_false(back.filters_over);
+    assert_memory_equal(back.addr.p, ip, 4);
+    assert_memory_equal(back.name.p, "deploy", 6);
+    assert_memory_equal(back.payload.p, "v1", 2);
+    assert_memory_equal(back.src_node.p, "me", 2);
+    assert_int_equal(cn__sm_filter_nodes_match(&back.filters[0], "bb", 2, &match), 0);
+    assert_true(match);
+    assert_int_equal(cn__sm_filter_nodes_match(&back.filters[0], "b", 1, &match), 0);
+    assert_false(match);
+    assert_int_equal(cn__sm_filter_tag_read(&back.filters[1], &tag, &expr), 0);
+    assert_memory_equal(tag.p, "role", 4);
+    assert_memory_equal(expr.p, "^web", 4);
+    /* Wrong filter kinds are refused; unknown types are -ENOTSUP. */
+    assert_int_equal(cn__sm_filter_nodes_match(&back.filters[1], "a", 1, &match), CN_EMALFORMED);
+    {
+        static const uint8_t odd[] = { 9, 0x90 };
+        const struct cn__gstr f = { odd, 2 };
+        assert_int_equal(cn__sm_filter_tag_read(&f, &tag, &expr), -ENOTSUP);
+        assert_int_equal(cn__sm_filter_nodes_match(&f, "a", 1, &match), -ENOTSUP);
+    }
+    cn_buf_close(&b);
+    cn_buf_close(&fb);
+}
+
+static void test_qresp_and_keyring_payloads(void **state)
+{
+    struct cn__sm_qresp q = { .ltime = 5, .id = 9, .flags = 1,
+                              .from = { (const uint8_t *)"n1", 2 } }, back;
+    struct cn__sm_keyresp k = { .result = true }, kb;
+    struct cn__gstr key;
+    struct cn_buf b;
+    struct cn_mp_writer w;
+    struct cn_mp_reader r;
+    static const char *const keys[] = { "Y2Fpcm4tdGVzdC1rZXkxNg==", "c2Vjb25kLWtleS0xNmJ5dA==" };
+    (void)state;
+    cn_buf_init(&b, 4096);
+    cn__gm_writer(&w, &b);
+    cn__sm_put_qresp(&w, &q);
+    assert_int_equal(w.err, 0);
+    cn_mp_reader_init(&r, b.data + 2, b.len - 2);
+    assert_int_equal(cn__sm_read_qresp(&r, &back), 0);
+    assert_int_equal(back.ltime, 5);
+    assert_int_equal(back.id, 9);
+    assert_int_equal(back.flags, 1);
+    assert_int_equal(back.payload.len, 0);
+    assert_memory_equal(back.from.p, "n1", 2);
+    /* nodeKeyResponse */
+    cn_buf_reset(&b);
+    k.n_keys = 2;
+    for (int i = 0; i < 2; i++)
+        k.keys[i] = (struct cn__gstr){ (const uint8_t *)keys[i], 24 };
+    k.primary = k.keys[0];
+    k.message = (struct cn__gstr){ (const uint8_t *)"m", 1 };
+    assert_int_equal(cn__sm_keyresp_encode(&b, &k), 0);
+    assert_int_equal(b.data[0], CN__SM_KEYRESP);
+    assert_int_equal(cn__sm_keyresp_decode(b.data, b.len, &kb), 0);
+    assert_true(kb.result);
+    assert_int_equal(kb.n_keys, 2);
+    assert_memory_equal(kb.keys[1].p, keys[1], 24);
+    assert_memory_equal(kb.primary.p, keys[0], 24);
+    assert_memory_equal(kb.message.p, "m", 1);
+    /* Truncated, wrong type byte: refused. */
+    assert_int_equal(cn__sm_keyresp_decode(b.data, b.len - 3, &kb), CN_EMALFORMED);
+    b.data[0] = CN__SM_KEYREQ;
+    assert_int_equal(cn__sm_keyresp_decode(b.data, b.len, &kb), CN_EMALFORMED);
+    /* keyRequest */
+    cn_buf_reset(&b);
+    assert_int_equal(cn__sm_keyreq_encode(&b, (const uint8_t *)"0123456789abcdef", 16), 0);
+    assert_int_equal(cn__sm_keyreq_decode(b.data, b.len, &key), 0);
+    assert_int_equal(key.len, 16);
+    assert_memory_equal(key.p, "0123456789abcdef", 16);
+    assert_int_equal(cn__sm_keyreq_decode(b.data, b.len - 1, &key), CN_EMALFORMED);
+    assert_int_equal(cn__sm_keyreq_decode(b.data + 1, b.len - 1, &key), CN_EMALFORMED);
+    cn_buf_reset(&b);
+    assert_int_equal(cn__sm_keyreq_encode(&b, NULL, 0), 0);  /* list-keys: Key nil */
+    assert_int_equal(cn__sm_keyreq_decode(b.data, b.len, &key), 0);
+    assert_int_equal(key.len, 0);
+    cn_buf_close(&b);
+}
+
+static void test_query_reader_rejects(void **state)
+{
+    /* Port > 65535, RelayFactor > 255, Filters as a map, Timeout as a
+     * string, more filters than we keep (accepted, flagged). */
+    static const uint8_t bad[][16] = {
+        { 0x81, 0xa4, 'P', 'o', 'r', 't', 0xce, 0, 1, 0, 0 },
+        { 0x81, 0xab, 'R', 'e', 'l', 'a', 'y', 'F', 'a', 'c', 't', 'o', 'r', 0xcd, 1, 0 },
+        { 0x81, 0xa7, 'F', 'i', 'l', 't', 'e', 'r', 's', 0x80 },
+        { 0x81, 0xa7, 'T', 'i', 'm', 'e', 'o', 'u', 't', 0xa1, 'x' },
+    };
+    static const uint8_t bad_keys[] = { 0x81, 0xa4, 'K', 'e', 'y', 's', 0xdc, 0x00, 0x41 };
+    uint8_t many[64] = { 0x81, 0xa7, 'F', 'i', 'l', 't', 'e', 'r', 's', 0x90 | 15 };
+    uint8_t kr[sizeof bad_keys + 1] = { CN__SM_KEYRESP };
+    struct cn_mp_reader r;
+    struct cn__sm_query q;
+    struct cn__sm_keyresp k;
+    (void)state;
+    for (size_t i = 0; i < CN_ARRAY_LEN(bad); i++) {
+        cn_mp_reader_init(&r, bad[i], sizeof bad[i]);
+        if (cn__sm_read_query(&r, &q) != CN_EMALFORMED)
+            fail_msg("bad query #%zu accepted", i);
+    }
+    for (int i = 0; i < 15; i++)
+        many[10 + 2 * i] = 0xa1, many[11 + 2 * i] = 0;
+    many[0] = 0x81;
+    /* 15 filters of one byte each: fits (limit 16). */
+    cn_mp_reader_init(&r, many, 10 + 30);
+    assert_int_equal(cn__sm_read_query(&r, &q), 0);
+    assert_int_equal(q.n_filters, 15);
+    assert_false(q.filters_over);
+    memcpy(kr + 1, bad_keys, sizeof bad_keys);  /* 65 keys announced */
+    assert_int_equal(cn__sm_keyresp_decode(kr, sizeof kr, &k), CN_EMALFORMED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +452,9 @@ int main(void)
         cmocka_unit_test(test_compound),            cmocka_unit_test(test_compress_roundtrip),
         cmocka_unit_test(test_tags),                cmocka_unit_test(test_stream_framing),
         cmocka_unit_test(test_reader_rejects_bad_types),
+        cmocka_unit_test(test_query_roundtrip),
+        cmocka_unit_test(test_qresp_and_keyring_payloads),
+        cmocka_unit_test(test_query_reader_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

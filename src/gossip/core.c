@@ -359,7 +359,7 @@ void cn__gcore_events_free(struct cn_gossip_event *ev, void **blobs, size_t n)
 
 bool cn__gcore_has_ready(const struct cn__gcore *c)
 {
-    return c->n_pkts || c->n_streams || c->n_events || c->leave_done;
+    return c->n_pkts || c->n_streams || c->n_events || c->n_qitems || c->leave_done;
 }
 
 void cn__gcore_ready(struct cn__gcore *c, struct cn__gready *rd)

@@ -115,6 +115,16 @@ struct query_seen {
     uint32_t n;
 };
 
+/* One of our queries awaiting replies (serf QueryResponse). */
+struct gq_out {
+    uint32_t handle;
+    uint32_t id;
+    uint64_t ltime;
+    uint64_t deadline_ms;
+    struct cn_map seen;      /* responder name -> struct responder */
+    struct cn_arena names;   /* the responders (map keys and values) */
+};
+
 struct cn__gcore {
     /* config */
     struct cn__gcore_config cfg;
@@ -162,6 +172,11 @@ struct cn__gcore {
     int leave_phase;         /* 0 none, 1 intent sent, 2 dead sent, 3 done */
     uint64_t leave_deadline_ms, leave_phase_deadline_ms;
     bool serf_left;
+    struct gq_out **qouts;
+    size_t n_qouts;
+    uint32_t next_qhandle;
+    struct cn__gqitem *qitems;
+    size_t n_qitems, cap_qitems;
 
     /* output (ready batch) */
     struct cn__gpkt *pkts;
@@ -255,6 +270,15 @@ void sf_tick(struct cn__gcore *c);
 void sf_bcast_finished(struct cn__gcore *c, uint8_t notify);
 void sf_join_intent(struct cn__gcore *c);
 struct sf_member *sf_member(const struct cn__gcore *c, const char *name, size_t len);
+/* Queues [8] + body (serf type byte + msgpack) as a serf broadcast. */
+void sf_queue_raw(struct cn__gcore *c, const uint8_t *body, size_t len, uint8_t notify);
+
+/* core_query.c */
+bool sfq_handle_query(struct cn__gcore *c, const struct cn__sm_query *q);
+void sfq_handle_resp(struct cn__gcore *c, const struct cn__sm_qresp *r);
+int sfq_handle_relay(struct cn__gcore *c, const uint8_t *p, size_t len);
+void sfq_tick(struct cn__gcore *c);
+void sfq_free(struct cn__gcore *c);
 void sf_member_view(const struct sf_member *m, struct cn_gossip_member *out);
 
 #define CG_LOG(c, lvl, ...) cn_logf((c)->log, (lvl), __VA_ARGS__)

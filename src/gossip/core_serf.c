@@ -1,6 +1,6 @@
 /* gossip/core_serf.c - the serf layer on top of memberlist: member
  * statuses (alive/leaving/left/failed), Lamport clocks, join/leave
- * intents, user events with de-duplication, queries (ack only), push/pull
+ * intents, user events with de-duplication, queries (core_query.c), push/pull
  * user state, reaping and reconnect (gossip-notes.md 3).
  * Pure: no I/O, no clock.
  */
@@ -104,6 +104,7 @@ void sf_free(struct cn__gcore *c)
     for (size_t i = 0; i < CN_GOSSIP_EVENT_BUFFER; i++)
         events_clear(&c->events[i]);
     cn_free(c->sf_sorted);
+    sfq_free(c);
 }
 
 /* ---- recent intents (for members we do not know yet) ----------------- */
@@ -219,7 +220,7 @@ void sf_notify_update(struct cn__gcore *c, const struct ml_node *n)
 
 /* ---- intents -------------------------------------------------------------- */
 
-static void queue_raw(struct cn__gcore *c, const uint8_t *body, size_t len, uint8_t notify)
+void sf_queue_raw(struct cn__gcore *c, const uint8_t *body, size_t len, uint8_t notify)
 {
     uint8_t *msg = cn_alloc(len + 1);
     if (!msg)
@@ -238,7 +239,7 @@ static void queue_intent(struct cn__gcore *c, uint8_t type, const struct cn__sm_
     cn__gm_writer(&w, &b);
     cn__sm_put_intent(&w, type, m);
     if (w.err == 0)
-        queue_raw(c, b.data + 1, b.len - 1, notify);
+        sf_queue_raw(c, b.data + 1, b.len - 1, notify);
     cn_buf_close(&b);
 }
 
@@ -380,46 +381,10 @@ int cn__gcore_user_event(struct cn__gcore *c, uint64_t now_ms, const char *name,
         w.err = -EMSGSIZE;
     if (w.err == 0) {
         handle_user_event(c, &e);
-        queue_raw(c, b.data + 1, b.len - 1, BN_NONE);
+        sf_queue_raw(c, b.data + 1, b.len - 1, BN_NONE);
     }
     cn_buf_close(&b);
     return w.err;
-}
-
-/* ---- queries (clock, dedup, rebroadcast, ack) ---------------------------- */
-
-static bool handle_query(struct cn__gcore *c, const struct cn__sm_query *q)
-{
-    struct query_seen *s;
-    witness(&c->query_clock, q->ltime);
-    if (c->query_clock > CN_GOSSIP_EVENT_BUFFER &&
-        q->ltime < c->query_clock - CN_GOSSIP_EVENT_BUFFER)
-        return false;
-    s = &c->queries[q->ltime % CN_GOSSIP_EVENT_BUFFER];
-    if (s->n && s->ltime == q->ltime) {
-        for (uint32_t i = 0; i < s->n; i++)
-            if (s->ids[i] == q->id)
-                return false;
-    } else {
-        s->ltime = q->ltime;
-        s->n = 0;
-    }
-    if (s->n < CN_ARRAY_LEN(s->ids))
-        s->ids[s->n++] = q->id;
-    if ((q->flags & 1) && !q->filtered && (q->addr.len == 4 || q->addr.len == 16) &&
-        q->port) {
-        struct cn_buf b;
-        struct cn_mp_writer w;
-        struct cn__gaddr to = { .len = (uint8_t)q->addr.len, .port = q->port };
-        memcpy(to.ip, q->addr.p, q->addr.len);
-        cn_buf_init(&b, CN_GOSSIP_UDP_SEND_BYTES_MAX);
-        cn__gm_writer(&w, &b);
-        cn__sm_put_qresp_ack(&w, q->ltime, q->id, c->name);
-        if (w.err == 0)
-            cg_send(c, &to, NULL, b.data, b.len, false);
-        cn_buf_close(&b);
-    }
-    return (q->flags & 2) == 0;
 }
 
 /* body = serf type byte + msgpack (memberlist userMsg without the [8]). */
@@ -451,16 +416,27 @@ int sf_handle_user(struct cn__gcore *c, const uint8_t *p, size_t len)
     case CN__SM_QUERY: {
         struct cn__sm_query q;
         if (cn__sm_read_query(&r, &q) < 0)
-            goto bad;
-        rebroadcast = handle_query(c, &q);
+            goto bad_query;
+        rebroadcast = sfq_handle_query(c, &q);
         break;
     }
+    case CN__SM_QRESP: {
+        struct cn__sm_qresp q;
+        if (cn__sm_read_qresp(&r, &q) < 0)
+            goto bad_query;
+        sfq_handle_resp(c, &q);
+        return 0;
+    }
+    case CN__SM_RELAY:
+        return sfq_handle_relay(c, p + 1, len - 1);
     default:
-        return 0;  /* responses, relays, key ops: not ours to act on */
+        return 0;  /* conflict/key payloads: not messages on their own */
     }
     if (rebroadcast)
-        queue_raw(c, p, len, BN_NONE);
+        sf_queue_raw(c, p, len, BN_NONE);
     return 0;
+bad_query:
+    c->ctr.query_bad++;
 bad:
     return CN_EMALFORMED;
 }
@@ -842,6 +818,7 @@ static void reconnect(struct cn__gcore *c)
 
 void sf_tick(struct cn__gcore *c)
 {
+    sfq_tick(c);
     if (c->leave_phase == 1 && c->now_ms >= c->leave_phase_deadline_ms)
         leave_memberlist(c);
     if (c->leave_phase == 2 && c->now_ms >= c->leave_deadline_ms)

@@ -32,6 +32,12 @@ struct net {
     int left_rc[NODES_MAX];
     int ev_count[NODES_MAX][8];
     char last_failed[NODES_MAX][32], last_user[NODES_MAX][32], last_tag[NODES_MAX][32];
+    /* queries: answer inbound ones? counts of what each node saw */
+    bool answer[NODES_MAX];
+    int q_in[NODES_MAX], q_ack[NODES_MAX], q_resp[NODES_MAX], q_done[NODES_MAX];
+    char q_last_in[NODES_MAX][32];
+    uint8_t q_last_resp[NODES_MAX][256];
+    size_t q_last_resp_len[NODES_MAX];
 };
 
 static void addr_of(int i, struct cn__gaddr *a)
@@ -64,10 +70,46 @@ static void events(struct net *t, int i)
     cn__gcore_events_free(ev, blobs, n);
 }
 
+static void queries(struct net *t, int i)
+{
+    struct cn__gqitem *it;
+    size_t n;
+    cn__gcore_take_queries(t->c[i], &it, &n);
+    for (size_t k = 0; k < n; k++) {
+        switch (it[k].kind) {
+        case CN__GQ_IN: {
+            char ans[16];
+            t->q_in[i]++;
+            snprintf(t->q_last_in[i], 32, "%s", it[k].name);
+            snprintf(ans, sizeof ans, "ans-n%d", i);
+            if (t->answer[i])
+                assert_int_equal(cn__gcore_query_respond(t->c[i], t->now, &it[k].tok,
+                                                         (const uint8_t *)ans, strlen(ans)), 0);
+            break;
+        }
+        case CN__GQ_ACK:
+            t->q_ack[i]++;
+            break;
+        case CN__GQ_RESP:
+            t->q_resp[i]++;
+            assert_true(it[k].len <= sizeof t->q_last_resp[i]);
+            if (it[k].len)
+                memcpy(t->q_last_resp[i], it[k].payload, it[k].len);
+            t->q_last_resp_len[i] = it[k].len;
+            break;
+        default:
+            assert_int_equal(it[k].kind, CN__GQ_DONE);
+            t->q_done[i]++;
+        }
+    }
+    cn__gcore_queries_free(it, n);
+}
+
 static void drain(struct net *t, int i)
 {
     struct cn__gready rd;
     events(t, i);
+    queries(t, i);
     cn__gcore_ready(t->c[i], &rd);
     for (size_t k = 0; k < rd.n_pkts; k++) {
         for (int copy = 0; copy < (t->dup ? 2 : 1); copy++) {
@@ -101,6 +143,7 @@ static void drain(struct net *t, int i)
     }
     cn__gcore_advance(t->c[i], &rd);
     events(t, i);
+    queries(t, i);
 }
 
 static void run(struct net *t, uint64_t ms)
@@ -334,6 +377,220 @@ static void test_malformed_counted(void **state)
     net_free(t);
 }
 
+/* ---- queries ---- */
+
+static void query(struct net *t, int i, const char *name, const char *payload,
+                  const struct cn_gossip_query_params *p)
+{
+    struct cn__gquery_params qp = { .name = name, .payload = (const uint8_t *)payload,
+                                    .len = payload ? strlen(payload) : 0, .p = p };
+    uint32_t h;
+    assert_int_equal(cn__gcore_query(t->c[i], t->now, &qp, &h), 0);
+    drain(t, i);
+}
+
+static void test_query_acks_responses_dedup(void **state)
+{
+    struct net *t = cluster(4);
+    struct cn_gossip_query_params p = { .timeout_ms = 2000, .request_ack = true };
+    struct cn__gcore_counters ctr;
+    (void)state;
+    t->dup = true;  /* every datagram twice: queries and replies de-duplicated */
+    for (int i = 0; i < 4; i++)
+        t->answer[i] = true;
+    query(t, 0, "deploy", "v1", &p);
+    run(t, 1900);
+    assert_int_equal(t->q_ack[0], 4);   /* ourselves included */
+    assert_int_equal(t->q_resp[0], 4);
+    assert_int_equal(t->q_done[0], 0);
+    run(t, 200);
+    assert_int_equal(t->q_done[0], 1);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(t->q_in[i], 1);
+        assert_string_equal(t->q_last_in[i], "deploy");
+    }
+    cn__gcore_counters(t->c[0], &ctr);
+    assert_true(ctr.query_resp_dup >= 4);
+    /* Replies after the timeout are dropped: nothing more arrives. */
+    run(t, 2000);
+    assert_int_equal(t->q_resp[0], 4);
+    assert_int_equal(t->q_done[0], 1);
+    /* Relay factor 2: every reply also comes through two other members,
+     * which forward it; the asker still counts each responder once. */
+    t->dup = false;
+    memset(t->q_ack, 0, sizeof t->q_ack);
+    memset(t->q_resp, 0, sizeof t->q_resp);
+    p.relay_factor = 2;
+    query(t, 0, "deploy", "v2", &p);
+    run(t, 2500);
+    assert_int_equal(t->q_ack[0], 4);
+    assert_int_equal(t->q_resp[0], 4);
+    {
+        uint64_t relayed = 0;
+        for (int i = 0; i < 4; i++) {
+            cn__gcore_counters(t->c[i], &ctr);
+            relayed += ctr.query_relayed;
+        }
+        assert_true(relayed >= 8);  /* >= 2 copies of >= 4 replies */
+    }
+    net_free(t);
+}
+
+static void test_query_filters(void **state)
+{
+    struct net *t = cluster(4);
+    const char *only[] = { "n2", "n3" };
+    struct cn_gossip_tag role = { "role", "web" }, want = { "role", "^we+b$" };
+    struct cn_gossip_query_params p = { .filter_nodes = only, .n_filter_nodes = 2,
+                                        .timeout_ms = 1000, .request_ack = true };
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        t->answer[i] = true;
+    query(t, 0, "q1", NULL, &p);
+    run(t, 1500);
+    assert_int_equal(t->q_ack[0], 2);
+    assert_int_equal(t->q_resp[0], 2);
+    assert_int_equal(t->q_in[0] + t->q_in[1], 0);
+    assert_int_equal(t->q_in[2] + t->q_in[3], 2);
+    /* Tag regex: only n1 carries role=web. */
+    assert_int_equal(cn__gcore_set_tags(t->c[1], t->now, &role, 1), 0);
+    run(t, 2000);
+    memset(&p, 0, sizeof p);
+    p.filter_tags = &want;
+    p.n_filter_tags = 1;
+    p.timeout_ms = 1000;
+    t->q_resp[0] = 0;
+    query(t, 0, "q2", NULL, &p);
+    run(t, 1500);
+    assert_int_equal(t->q_resp[0], 1);
+    assert_memory_equal(t->q_last_resp[0], "ans-n1", 6);
+    net_free(t);
+}
+
+static void test_query_internal(void **state)
+{
+    struct net *t = cluster(3);
+    struct cn_gossip_query_params p = { .timeout_ms = 1000, .request_ack = true };
+    struct cn_mp_reader r;
+    uint32_t n;
+    const uint8_t *s;
+    uint32_t len;
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        t->answer[i] = true;
+    /* _serf_ping: acks only, never handed to the shell. */
+    query(t, 0, "_serf_ping", NULL, &p);
+    run(t, 1500);
+    assert_int_equal(t->q_ack[0], 3);
+    assert_int_equal(t->q_resp[0], 0);
+    assert_int_equal(t->q_in[0] + t->q_in[1] + t->q_in[2], 0);
+    /* _serf_conflict about n2: n0 and n1 answer with their record of n2. */
+    query(t, 0, "_serf_conflict", "n2", &p);
+    run(t, 1500);
+    assert_int_equal(t->q_resp[0], 2);
+    assert_int_equal(t->q_last_resp[0][0], CN__SM_CONFLICT);
+    cn_mp_reader_init(&r, t->q_last_resp[0] + 1, t->q_last_resp_len[0] - 1);
+    assert_int_equal(cn_mp_read_map(&r, &n), 0);
+    assert_int_equal(n, 11);
+    assert_int_equal(cn_mp_read_str(&r, &s, &len), 0);
+    assert_memory_equal(s, "Name", 4);
+    assert_int_equal(cn_mp_read_str(&r, &s, &len), 0);
+    assert_memory_equal(s, "n2", 2);
+    /* Keyring queries go to the shell; unknown internal ones nowhere. */
+    query(t, 0, "_serf_list-keys", NULL, &p);
+    query(t, 0, "_serf_bogus", NULL, &p);
+    run(t, 1500);
+    assert_int_equal(t->q_in[1], 1);
+    assert_string_equal(t->q_last_in[1], "_serf_list-keys");
+    net_free(t);
+}
+
+static void test_query_limits(void **state)
+{
+    struct net *t = cluster(2);
+    static char big[1100];
+    struct cn__gquery_params qp = { .name = "q", .payload = (const uint8_t *)big,
+                                    .len = 1000 };
+    struct cn_gossip_query_token tok = { .addr_len = 4, .port = 7946, .deadline_ms = t->now };
+    uint32_t h;
+    (void)state;
+    memset(big, 'x', sizeof big);
+    assert_int_equal(cn__gcore_query(t->c[0], t->now, &qp, &h), -EMSGSIZE);
+    qp.len = 900;
+    assert_int_equal(cn__gcore_query(t->c[0], t->now, &qp, &h), 0);
+    qp.name = "";
+    assert_int_equal(cn__gcore_query(t->c[0], t->now, &qp, &h), -EINVAL);
+    tok.addr[0] = 127;
+    tok.addr[3] = 2;
+    assert_int_equal(cn__gcore_query_respond(t->c[0], t->now, &tok, (const uint8_t *)big,
+                                             1000), -EMSGSIZE);
+    assert_int_equal(cn__gcore_query_respond(t->c[0], t->now, &tok, NULL, 0), 0);
+    assert_int_equal(cn__gcore_query_respond(t->c[0], t->now + 1, &tok, NULL, 0), -ETIMEDOUT);
+    /* serf default: GossipInterval 200 ms * 16 * ceil(log10(2 + 1)). */
+    assert_int_equal(cn__gcore_query_default_timeout(t->c[0]), 3200);
+    net_free(t);
+}
+
+static void test_query_malformed_counted(void **state)
+{
+    struct net *t = cluster(2);
+    struct cn__gcore_counters before, after;
+    struct cn__gaddr from;
+    /* [8][4] query: ID too big; Filters not an array; [8][5] response with
+     * a string ID; a query whose Name is a number. */
+    static const uint8_t junk[][16] = {
+        { 0x08, 0x04, 0x81, 0xa2, 'I', 'D', 0xcf, 1, 0, 0, 0, 0, 0, 0, 0 },
+        { 0x08, 0x04, 0x81, 0xa7, 'F', 'i', 'l', 't', 'e', 'r', 's', 0x05 },
+        { 0x08, 0x05, 0x81, 0xa2, 'I', 'D', 0xa1, 'x' },
+        { 0x08, 0x04, 0x81, 0xa4, 'N', 'a', 'm', 'e', 0x05 },
+    };
+    (void)state;
+    addr_of(1, &from);
+    cn__gcore_counters(t->c[0], &before);
+    for (size_t i = 0; i < CN_ARRAY_LEN(junk); i++)
+        if (cn__gcore_recv(t->c[0], t->now, &from, junk[i], sizeof junk[i]) >= 0)
+            fail_msg("junk #%zu accepted", i);
+    cn__gcore_counters(t->c[0], &after);
+    assert_int_equal(after.query_bad - before.query_bad, CN_ARRAY_LEN(junk));
+    assert_int_equal(after.queries_in, before.queries_in);
+    net_free(t);
+}
+
+/* A relayed response ([8][9] header + [5] response) is forwarded to its
+ * destination; a relay wrapping anything but a response is refused. */
+static void test_query_relay_forwarded(void **state)
+{
+    struct net *t = cluster(3);
+    struct cn__gaddr dest, from;
+    struct cn__sm_qresp r = { .ltime = 1, .id = 2, .from = { (const uint8_t *)"n2", 2 } };
+    struct cn_buf inner, b;
+    struct cn_mp_writer w;
+    struct cn__gcore_counters before, after;
+    (void)state;
+    addr_of(1, &dest);
+    addr_of(2, &from);
+    cn_buf_init(&inner, 4096);
+    cn_buf_init(&b, 4096);
+    cn__gm_writer(&w, &inner);
+    cn__sm_put_qresp(&w, &r);
+    assert_int_equal(cn__sm_relay_encode(&b, &dest, "n1", inner.data + 1, inner.len - 1), 0);
+    cn__gcore_counters(t->c[0], &before);
+    assert_int_equal(cn__gcore_recv(t->c[0], t->now, &from, b.data, b.len), 0);
+    cn__gcore_counters(t->c[0], &after);
+    assert_int_equal(after.query_relayed - before.query_relayed, 1);
+    /* Wrapping a user event instead: dropped and counted. */
+    cn_buf_reset(&b);
+    inner.data[1] = CN__SM_EVENT;
+    assert_int_equal(cn__sm_relay_encode(&b, &dest, "n1", inner.data + 1, inner.len - 1), 0);
+    assert_true(cn__gcore_recv(t->c[0], t->now, &from, b.data, b.len) < 0);
+    cn__gcore_counters(t->c[0], &after);
+    assert_int_equal(after.query_relayed - before.query_relayed, 1);
+    assert_int_equal(after.query_bad - before.query_bad, 1);
+    cn_buf_close(&inner);
+    cn_buf_close(&b);
+    net_free(t);
+}
+
 static void test_alloc_failures(void **state)
 {
     (void)state;
@@ -379,6 +636,12 @@ int main(void)
         cmocka_unit_test(test_tags_update),
         cmocka_unit_test(test_force_leave_failed),
         cmocka_unit_test(test_malformed_counted),
+        cmocka_unit_test(test_query_acks_responses_dedup),
+        cmocka_unit_test(test_query_filters),
+        cmocka_unit_test(test_query_internal),
+        cmocka_unit_test(test_query_limits),
+        cmocka_unit_test(test_query_malformed_counted),
+        cmocka_unit_test(test_query_relay_forwarded),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

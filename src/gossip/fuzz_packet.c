@@ -1,6 +1,8 @@
 /* gossip/fuzz_packet.c - fuzz target: one UDP datagram into a live core
  * (every memberlist/serf message type, compound, CRC, LZW), then a tick,
- * and the codec's LZW decoder on its own. Input: any bytes. */
+ * the codec's LZW decoder on its own, and the serf query payload decoders
+ * (key request/response, filters) the shell runs on untrusted bytes.
+ * Input: any bytes. */
 #include "gossip_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,5 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cn_buf_init(&out, 1 << 20);
     (void)cn__lzw_decode(data, size, &out);
     cn_buf_close(&out);
+    if (size > 2 && size < UINT32_MAX) {
+        struct cn__sm_keyresp k;
+        struct cn__gstr key, f = { data, (uint32_t)size }, tag, expr;
+        bool match;
+        (void)cn__sm_keyresp_decode(data, size, &k);
+        (void)cn__sm_keyreq_decode(data, size, &key);
+        (void)cn__sm_filter_nodes_match(&f, "fuzz", 4, &match);
+        (void)cn__sm_filter_tag_read(&f, &tag, &expr);
+    }
     return 0;
 }

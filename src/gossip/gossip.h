@@ -93,6 +93,108 @@ struct cn_gossip_stats {
     uint32_t health_score;   /* Lifeguard awareness, 0 = healthy. */
 };
 
+/* ---- serf queries ----------------------------------------------------- */
+
+/* Where and until when an inbound query may be answered. Opaque: copy it
+ * by value (it stays usable after the callback) and hand it to
+ * cn_gossip_query_respond(). */
+struct cn_gossip_query_token {
+    uint64_t ltime;
+    uint64_t deadline_ms;      /* loop time (uv_now): receipt + the asker's
+                                  timeout (serf); answers after it fail */
+    uint32_t id;
+    uint16_t port;
+    uint8_t addr_len;          /* 4 or 16 */
+    uint8_t addr[16];
+    uint8_t relay_factor;      /* extra copies relayed via other members */
+};
+
+/* A query that passed its filters on this node (serf delivers these as
+ * "query" events), after the ack (if asked) left. Internal "_serf_*"
+ * queries never reach the agent. Borrowed for the callback; the callback
+ * may answer at once or keep the token and answer later. */
+struct cn_gossip_query_in {
+    const char *name;
+    const uint8_t *payload;
+    size_t payload_len;
+    const char *source_node;   /* "" when the asker is serf < 0.9 */
+    uint64_t ltime;
+    struct cn_gossip_query_token token;
+};
+typedef void cn_gossip_query_in_fn(void *ctx, const struct cn_gossip_query_in *q);
+
+/* One reply to a query we sent. ACK and RESPONSE carry the responder's
+ * name (each at most once per node: duplicates are dropped); DONE comes
+ * exactly once, last, when the timeout fires. */
+enum cn_gossip_query_reply_type {
+    CN_GOSSIP_QR_ACK = 1,
+    CN_GOSSIP_QR_RESPONSE = 2,
+    CN_GOSSIP_QR_DONE = 3,
+};
+struct cn_gossip_query_reply {
+    enum cn_gossip_query_reply_type type;
+    const char *from;          /* NULL for DONE */
+    const uint8_t *payload;    /* RESPONSE only (may be NULL/0) */
+    size_t payload_len;
+};
+typedef void cn_gossip_query_fn(void *ctx, const struct cn_gossip_query_reply *r);
+
+/* serf QueryParam. All pointers borrowed for the call. */
+struct cn_gossip_query_params {
+    const char *const *filter_nodes;   /* only these node names answer */
+    size_t n_filter_nodes;
+    /* Tag filters: key = tag name, value = regular expression (RE2 syntax
+     * as serf's Go regexp; unanchored) that the node's tag value must
+     * match; a missing tag is "". cairn evaluates inbound ones with
+     * src/filter's RE2 -> POSIX translation (no \p{..} classes). */
+    const struct cn_gossip_tag *filter_tags;
+    size_t n_filter_tags;
+    uint64_t timeout_ms;   /* 0: serf's default, GossipInterval * 16 *
+                              ceil(log10(alive members + 1)) */
+    bool request_ack;
+    uint8_t relay_factor;  /* serf RelayFactor: responders also send each
+                              ack/response via this many other members */
+};
+
+/* Cluster keyring (serf KeyManager / `serf keys`, Consul keyring). */
+enum cn_gossip_key_op {
+    CN_GOSSIP_KEY_LIST = 0,
+    CN_GOSSIP_KEY_INSTALL = 1,
+    CN_GOSSIP_KEY_USE = 2,
+    CN_GOSSIP_KEY_REMOVE = 3,
+};
+/* node -> serf's message: the error of a failed node, or a note from a
+ * successful one (e.g. "truncated key list response, ..."). */
+struct cn_gossip_node_message {
+    const char *node;
+    const char *message;
+};
+struct cn_gossip_key_count {
+    const char *key;           /* base64 */
+    uint32_t count;            /* nodes that hold it (LIST) */
+};
+/* What every member answered (serf KeyResponse). Everything is borrowed
+ * for the callback only. */
+struct cn_gossip_keyring_result {
+    int rc;                    /* 0: num_err == 0 and num_resp >= num_nodes
+                                  (serf's success); -EIO: num_err > 0
+                                  ("%d/%d nodes reported failure");
+                                  CN_ETIMEOUT: no errors but fewer answers
+                                  than nodes by the timeout */
+    uint32_t num_nodes;        /* members alive when the query was sent */
+    uint32_t num_resp;
+    uint32_t num_err;          /* responses with Result false or undecodable */
+    const struct cn_gossip_node_message *messages;  /* errors and notes */
+    size_t n_messages;
+    const struct cn_gossip_key_count *keys;         /* LIST: key -> count */
+    size_t n_keys;
+    const struct cn_gossip_key_count *primary_keys; /* LIST: primary -> count
+                                                       (nodes that report it:
+                                                       cairn, newer serf) */
+    size_t n_primary_keys;
+};
+typedef void cn_gossip_keyring_fn(void *ctx, const struct cn_gossip_keyring_result *r);
+
 /* ---- the libuv agent-facing handle ---------------------------------- */
 
 struct cn_gossip;
@@ -124,6 +226,10 @@ struct cn_gossip_config {
     uint64_t seed;                 /* 0 = from getrandom. */
     cn_gossip_event_fn *event_cb;  /* May be NULL. */
     void *event_ctx;
+    /* Non-internal queries that pass their filters on this node; NULL:
+     * they are acked (if asked) but never answered. */
+    cn_gossip_query_in_fn *query_cb;
+    void *query_ctx;
 };
 
 struct uv_loop_s;
@@ -173,5 +279,38 @@ int cn_gossip_key_install(struct cn_gossip *g, const char *b64);
 int cn_gossip_key_use(struct cn_gossip *g, const char *b64);
 int cn_gossip_key_remove(struct cn_gossip *g, const char *b64);
 int cn_gossip_key_list(struct cn_gossip *g, char (*out)[48], size_t max);
+
+
+/* Sends a serf query to the pool (ourselves included, as serf does: we
+ * answer our own query through the same path). cb gets every ack and
+ * response as it arrives, then DONE once at the timeout (the one callback
+ * here that runs more than once); cb may not be NULL. There is no cancel:
+ * cn_gossip_close() drops outstanding queries without calling back. -EINVAL (empty name, NUL in name, bad filter), -EMSGSIZE (the
+ * encoded query exceeds serf's QuerySizeLimit, 1024 bytes), -ENOSPC (256
+ * queries outstanding), -ENOMEM. */
+int cn_gossip_query(struct cn_gossip *g, const char *name, const uint8_t *payload,
+                    size_t len, const struct cn_gossip_query_params *p,
+                    cn_gossip_query_fn *cb, void *ctx);
+/* Answers an inbound query (from query_cb, or later with a copied token).
+ * -ETIMEDOUT past the asker's deadline, -EMSGSIZE if the encoded response
+ * exceeds serf's QueryResponseSizeLimit (1024 bytes; about 980 payload
+ * bytes). Answer once: the asker ignores a second response. */
+int cn_gossip_query_respond(struct cn_gossip *g, const struct cn_gossip_query_token *tok,
+                            const uint8_t *payload, size_t len);
+/* serf's default query timeout for the current pool size, in ms. */
+uint64_t cn_gossip_query_default_timeout(struct cn_gossip *g);
+
+/* Cluster-wide keyring operation, what `serf keys` / `consul keyring` do:
+ * the internal query _serf_list-keys / _serf_install-key / _serf_use-key /
+ * _serf_remove-key goes to every member (ourselves included) with the
+ * default timeout; cb runs once with the collected result, as soon as
+ * every alive member answered or when the timeout fires. b64key is
+ * ignored for LIST and required otherwise (-EINVAL if it is not base64 of
+ * 16, 24 or 32 bytes). Each node applies the change to its own keyring:
+ * remove of the primary key fails there ("Removing the primary key is not
+ * allowed"), use of an unknown key fails ("Requested key is not in the
+ * keyring"), a node without encryption answers an error. */
+int cn_gossip_keyring_op(struct cn_gossip *g, enum cn_gossip_key_op op, const char *b64key,
+                         cn_gossip_keyring_fn *cb, void *ctx);
 
 #endif

@@ -158,17 +158,66 @@ int cn__sm_read_event(struct cn_mp_reader *r, struct cn__sm_event *m);
 void cn__sm_put_intent(struct cn_mp_writer *w, uint8_t type,
                        const struct cn__sm_intent *m);
 void cn__sm_put_event(struct cn_mp_writer *w, const struct cn__sm_event *m);
-/* Query fields we act on (clock witness, dedup, rebroadcast, ack). */
+/* serf query (messageQuery): every field serf 0.8-0.10 sends. Filters
+ * are [type byte][msgpack] blobs (see cn__sm_filter_*). */
+enum { CN__SM_CONFLICT = 6, CN__SM_KEYREQ = 7, CN__SM_KEYRESP = 8 };
+enum { CN__SQ_ACK = 1, CN__SQ_NOBCAST = 2 };  /* query flags */
+enum { CN__SF_NODE = 0, CN__SF_TAG = 1 };      /* filter types */
 struct cn__sm_query {
     uint64_t ltime;
     uint32_t id, flags;
-    struct cn__gstr addr, src_node, name;
+    struct cn__gstr addr, src_node, name, payload;
     uint16_t port;
-    bool filtered;   /* Filters present: we cannot evaluate them, no ack */
+    uint8_t relay;
+    int64_t timeout_ns;
+    struct cn__gstr filters[CN_GOSSIP_QUERY_FILTERS_MAX];
+    uint32_t n_filters;
+    bool filters_over;  /* more filters than we keep: never answered */
 };
 int cn__sm_read_query(struct cn_mp_reader *r, struct cn__sm_query *m);
-void cn__sm_put_qresp_ack(struct cn_mp_writer *w, uint64_t ltime, uint32_t id,
-                          const char *from);
+/* [8][4]{...}: the whole memberlist user message. */
+void cn__sm_put_query(struct cn_mp_writer *w, const struct cn__sm_query *m);
+/* messageQueryResponse; flags & CN__SQ_ACK marks an ack. */
+struct cn__sm_qresp {
+    uint64_t ltime;
+    uint32_t id, flags;
+    struct cn__gstr from, payload;
+};
+int cn__sm_read_qresp(struct cn_mp_reader *r, struct cn__sm_qresp *m);
+void cn__sm_put_qresp(struct cn_mp_writer *w, const struct cn__sm_qresp *m);
+/* Filter blobs appended to out (plain bytes, to be put as one string). */
+int cn__sm_filter_nodes_encode(struct cn_buf *out, const char *const *names, size_t n);
+int cn__sm_filter_tag_encode(struct cn_buf *out, const char *tag, const char *expr);
+/* Node filter: *match = name is listed. Tag filter: tag and expr strings.
+ * CN_EMALFORMED on a bad blob; -ENOTSUP on an unknown filter type. */
+int cn__sm_filter_nodes_match(const struct cn__gstr *f, const char *name, size_t len,
+                              bool *match);
+int cn__sm_filter_tag_read(const struct cn__gstr *f, struct cn__gstr *tag,
+                           struct cn__gstr *expr);
+/* Key request [7]{Key}: p/len include the type byte. */
+int cn__sm_keyreq_encode(struct cn_buf *out, const uint8_t *key, size_t len);
+int cn__sm_keyreq_decode(const uint8_t *p, size_t len, struct cn__gstr *key);
+/* nodeKeyResponse [8]{Keys, Message, PrimaryKey, Result}. */
+#define CN__SM_KEYRESP_KEYS_MAX 64
+struct cn__sm_keyresp {
+    bool result;
+    struct cn__gstr message, primary;
+    struct cn__gstr keys[CN__SM_KEYRESP_KEYS_MAX];
+    uint32_t n_keys;
+};
+int cn__sm_keyresp_encode(struct cn_buf *out, const struct cn__sm_keyresp *m);
+int cn__sm_keyresp_decode(const uint8_t *p, size_t len, struct cn__sm_keyresp *m);
+struct cn__gaddr;
+/* Relay (serf relayResponse): p/len follow the [9] byte; dest and the
+ * inner message (serf type byte + msgpack) to forward as a user message. */
+int cn__sm_relay_read(const uint8_t *p, size_t len, struct cn__gaddr *dest,
+                      struct cn__gstr *inner);
+/* [8][9]{DestAddr, DestName} + msg (serf type byte + msgpack). */
+int cn__sm_relay_encode(struct cn_buf *out, const struct cn__gaddr *dest, const char *dest_name,
+                        const uint8_t *msg, size_t len);
+/* Conflict response [6] + serf Member map of m, or nil when m is NULL. */
+int cn__sm_conflict_encode(struct cn_buf *out, const struct cn_gossip_member *m,
+                           const uint8_t *ip, size_t ip_len);
 
 /* Tags in Meta: 0xff + msgpack map (sorted keys from us). */
 int cn__gossip_tags_encode(const struct cn_gossip_tag *tags, size_t n,
@@ -295,6 +344,41 @@ void cn__gcore_take_events(struct cn__gcore *c, struct cn_gossip_event **ev,
                            void ***blobs, size_t *n);
 void cn__gcore_events_free(struct cn_gossip_event *ev, void **blobs, size_t n);
 
+/* ---- serf queries (core_query.c) ---- */
+struct cn__gquery_params {
+    const char *name;
+    const uint8_t *payload;
+    size_t len;
+    const struct cn_gossip_query_params *p;  /* may be NULL: defaults */
+};
+/* Sends a query; *handle names it in the ACK/RESP/DONE items. */
+int cn__gcore_query(struct cn__gcore *c, uint64_t now_ms, const struct cn__gquery_params *qp,
+                    uint32_t *handle);
+/* Forgets an outstanding query: no more items for it (no DONE either). */
+void cn__gcore_query_cancel(struct cn__gcore *c, uint32_t handle);
+int cn__gcore_query_respond(struct cn__gcore *c, uint64_t now_ms,
+                            const struct cn_gossip_query_token *tok,
+                            const uint8_t *payload, size_t len);
+uint64_t cn__gcore_query_default_timeout(const struct cn__gcore *c);
+
+/* Query output, taken by the shell like events. IN: a query for the shell
+ * to answer (keyring "_serf_*-key(s)" queries, and user queries); name is
+ * the query name. ACK/RESP: a reply to our query `handle`, name = from.
+ * DONE: our query timed out. */
+enum { CN__GQ_IN = 1, CN__GQ_ACK = 2, CN__GQ_RESP = 3, CN__GQ_DONE = 4 };
+struct cn__gqitem {
+    uint8_t kind;
+    uint32_t handle;
+    char *name;
+    char *src_node;
+    uint8_t *payload;
+    uint32_t len;
+    uint64_t ltime;
+    struct cn_gossip_query_token tok;
+};
+void cn__gcore_take_queries(struct cn__gcore *c, struct cn__gqitem **items, size_t *n);
+void cn__gcore_queries_free(struct cn__gqitem *items, size_t n);
+
 /* Serf member view: fills m (borrowed until the next core call). */
 size_t cn__gcore_member_count(const struct cn__gcore *c);
 bool cn__gcore_member_at(const struct cn__gcore *c, size_t i,
@@ -311,7 +395,8 @@ void cn__gcore_set_encrypted(struct cn__gcore *c, bool on);
 struct cn__gcore_counters {
     uint64_t bad_pkts, probes, probe_fail, indirect, tcp_fallback, nacks_in,
         suspects_raised, refutes, deads_declared, pushpulls, bcast_dropped,
-        events_dup;
+        events_dup, queries_in, queries_answered, query_resp_in, query_resp_dup,
+        query_bad, query_relayed;
 };
 void cn__gcore_counters(const struct cn__gcore *c, struct cn__gcore_counters *out);
 /* Simulation/test hook: forget queued broadcasts (a bootstrapped steady

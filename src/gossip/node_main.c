@@ -9,8 +9,16 @@
  * "<event> name=X addr=A:P status=S tags=k=v,..." for member events,
  * "user name=E payload=P ltime=L" for user events, "left rc=R".
  * stdin commands: "members", "event NAME [PAYLOAD]", "leave", "stats",
- * "force-leave NAME", "tags k=v ...", "quit". SIGINT/SIGTERM: print stats,
- * close, exit 0.
+ * "force-leave NAME", "tags k=v ...", "quit", "keys" (local keyring:
+ * "key K" lines, "keys-end"), "query [-ack] [-node N]... [-tag k=re]...
+ * [-timeout MS] NAME [PAYLOAD]" (prints "query-ack from=X",
+ * "query-resp from=X payload=P", "query-done acks=A resps=R"),
+ * "keyring list|install|use|remove [KEY]" (prints "keyring rc=.. nodes=..
+ * resp=.. err=..", "keyring-msg node=N msg=M", "keyring-key key=K
+ * count=C", "keyring-primary key=K count=C", "keyring-end").
+ * -query-response TEXT: answer every user query with TEXT; inbound user
+ * queries print "query-in name=Q payload=P from=S".
+ * SIGINT/SIGTERM: print stats, close, exit 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -30,6 +38,8 @@ struct node {
     char line[4096];
     size_t line_len;
     bool closing;
+    const char *query_response;
+    unsigned q_acks, q_resps;
 };
 
 static void print_member(const char *what, const struct cn_gossip_member *m)
@@ -51,6 +61,101 @@ static void on_event(void *ctx, const struct cn_gossip_event *ev)
         return;
     }
     print_member(cn_gossip_event_name(ev->type), &ev->member);
+}
+
+static void on_query_in(void *ctx, const struct cn_gossip_query_in *q)
+{
+    struct node *n = ctx;
+    printf("query-in name=%s payload=%.*s from=%s\n", q->name, (int)q->payload_len,
+           (const char *)q->payload, q->source_node);
+    if (n->query_response) {
+        int rc = cn_gossip_query_respond(n->g, &q->token, (const uint8_t *)n->query_response,
+                                         strlen(n->query_response));
+        printf("query-answered rc=%d\n", rc);
+    }
+}
+
+static void on_query_reply(void *ctx, const struct cn_gossip_query_reply *r)
+{
+    struct node *n = ctx;
+    if (r->type == CN_GOSSIP_QR_ACK) {
+        n->q_acks++;
+        printf("query-ack from=%s\n", r->from);
+    } else if (r->type == CN_GOSSIP_QR_RESPONSE) {
+        n->q_resps++;
+        printf("query-resp from=%s payload=%.*s\n", r->from, (int)r->payload_len,
+               r->payload ? (const char *)r->payload : "");
+    } else {
+        printf("query-done acks=%u resps=%u\n", n->q_acks, n->q_resps);
+    }
+}
+
+static void on_keyring(void *ctx, const struct cn_gossip_keyring_result *r)
+{
+    (void)ctx;
+    printf("keyring rc=%d nodes=%u resp=%u err=%u\n", r->rc, r->num_nodes, r->num_resp,
+           r->num_err);
+    for (size_t i = 0; i < r->n_messages; i++)
+        printf("keyring-msg node=%s msg=%s\n", r->messages[i].node, r->messages[i].message);
+    for (size_t i = 0; i < r->n_keys; i++)
+        printf("keyring-key key=%s count=%u\n", r->keys[i].key, r->keys[i].count);
+    for (size_t i = 0; i < r->n_primary_keys; i++)
+        printf("keyring-primary key=%s count=%u\n", r->primary_keys[i].key,
+               r->primary_keys[i].count);
+    printf("keyring-end\n");
+}
+
+static int parse_tag(char *s, struct cn_gossip_tag *t);
+
+static void cmd_query(struct node *n, char *arg)
+{
+    const char *nodes[ARGS_MAX];
+    struct cn_gossip_tag tags[ARGS_MAX];
+    struct cn_gossip_query_params p = { .filter_nodes = nodes, .filter_tags = tags };
+    char *tok, *save = NULL, *name = NULL, *payload = NULL;
+    for (tok = strtok_r(arg, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        if (strcmp(tok, "-ack") == 0) {
+            p.request_ack = true;
+        } else if (strcmp(tok, "-node") == 0 && p.n_filter_nodes < ARGS_MAX) {
+            nodes[p.n_filter_nodes++] = strtok_r(NULL, " ", &save);
+        } else if (strcmp(tok, "-tag") == 0 && p.n_filter_tags < ARGS_MAX) {
+            char *t = strtok_r(NULL, " ", &save);
+            if (t && parse_tag(t, &tags[p.n_filter_tags]) == 0)
+                p.n_filter_tags++;
+        } else if (strcmp(tok, "-timeout") == 0) {
+            char *t = strtok_r(NULL, " ", &save);
+            p.timeout_ms = t ? strtoull(t, NULL, 10) : 0;
+        } else {
+            name = tok;
+            payload = save && *save ? save : NULL;
+            break;
+        }
+    }
+    for (size_t i = 0; i < p.n_filter_nodes; i++)
+        if (!nodes[i])
+            name = NULL;
+    n->q_acks = n->q_resps = 0;
+    printf("query-sent rc=%d\n",
+           name ? cn_gossip_query(n->g, name, (const uint8_t *)payload,
+                                  payload ? strlen(payload) : 0, &p, on_query_reply, n)
+                : -EINVAL);
+}
+
+static void cmd_keyring(struct node *n, char *arg)
+{
+    char *key = arg ? strchr(arg, ' ') : NULL;
+    enum cn_gossip_key_op op;
+    if (key)
+        *key++ = '\0';
+    if (!arg) {
+        printf("keyring-sent rc=%d\n", -EINVAL);
+        return;
+    }
+    op = strcmp(arg, "install") == 0 ? CN_GOSSIP_KEY_INSTALL
+         : strcmp(arg, "use") == 0   ? CN_GOSSIP_KEY_USE
+         : strcmp(arg, "remove") == 0 ? CN_GOSSIP_KEY_REMOVE
+                                      : CN_GOSSIP_KEY_LIST;
+    printf("keyring-sent rc=%d\n", cn_gossip_keyring_op(n->g, op, key, on_keyring, n));
 }
 
 static void print_stats(struct node *n)
@@ -141,6 +246,16 @@ static void command(struct node *n, char *line)
             if (parse_tag(tok, &tags[k]) == 0)
                 k++;
         printf("tags rc=%d\n", cn_gossip_set_tags(n->g, tags, k));
+    } else if (strcmp(line, "keys") == 0) {
+        char keys[16][48];
+        int k = cn_gossip_key_list(n->g, keys, 16);
+        for (int i = 0; i < k; i++)
+            printf("key %s\n", keys[i]);
+        printf("keys-end\n");
+    } else if (strcmp(line, "query") == 0 && arg) {
+        cmd_query(n, arg);
+    } else if (strcmp(line, "keyring") == 0) {
+        cmd_keyring(n, arg);
     } else if (strcmp(line, "stats") == 0) {
         print_stats(n);
     } else if (strcmp(line, "quit") == 0) {
@@ -196,7 +311,8 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     static struct node n;
-    struct cn_gossip_config cfg = { .bind_addr = "127.0.0.1", .event_cb = on_event };
+    struct cn_gossip_config cfg = { .bind_addr = "127.0.0.1", .event_cb = on_event,
+                                    .query_cb = on_query_in, .query_ctx = &n };
     struct cn_gossip_tag tags[ARGS_MAX];
     const char *joins[ARGS_MAX], *keys[ARGS_MAX];
     size_t n_joins = 0;
@@ -222,6 +338,8 @@ int main(int argc, char **argv)
             cfg.name = v;
         } else if (strcmp(a, "-bind") == 0) {
             cfg.bind_addr = v;
+        } else if (strcmp(a, "-query-response") == 0) {
+            n.query_response = v;
         } else if (strcmp(a, "-advertise") == 0) {
             cfg.advertise_addr = v;
         } else if (strcmp(a, "-port") == 0) {

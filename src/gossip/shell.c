@@ -11,64 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <uv.h>
-
-#include "gossip_int.h"
-
-#define TICK_MS 10
-#define JOIN_MAX 64
-
-struct conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    struct cn_gossip *g;
-    struct conn *next, *prev;
-    struct cn_buf in;
-    bool outbound;
-    bool done;           /* reply handled / stream reported */
-    int closing;         /* handles still open */
-    uint32_t id;         /* outbound: core stream id */
-    struct cn__gaddr peer;
-    uint8_t *out;        /* outbound request, sealed */
-    size_t out_len;
-    uv_write_t wr;
-    uv_connect_t cr;
-};
-
-struct cn_gossip {
-    uv_loop_t *loop;
-    uv_udp_t udp;
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    int open_handles;
-    bool closing;
-    void (*close_cb)(void *);
-    void *close_ctx;
-
-    struct cn__gcore *core;
-    struct cn__keyring kr;
-    struct cn__gossip_timing t;
-    char name[CN_GOSSIP_NAME_BYTES_MAX + 1];
-    uint16_t port;
-    struct conn *conns;
-    size_t n_in;
-    uint8_t rbuf[CN_GOSSIP_UDP_RECV_BYTES_MAX];
-
-    cn_gossip_event_fn *event_cb;
-    void *event_ctx;
-    struct {
-        bool active;
-        uint32_t ids[JOIN_MAX];
-        size_t n, pending;
-        int ok;
-        cn_gossip_join_fn *cb;
-        void *ctx;
-    } join;
-    cn_gossip_done_fn *leave_cb;
-    void *leave_ctx;
-    bool leave_reported;
-    struct cn_gossip_stats st;
-};
+#include "shell_int.h"
 
 static uint64_t now_ms(struct cn_gossip *g) { return uv_now(g->loop); }
 
@@ -531,6 +474,8 @@ static void drain(struct cn_gossip *g)
         bool leave_done;
         int leave_rc;
         deliver_events(g);
+        if (!g->closing)
+            cn__shell_deliver_queries(g);
         if (g->closing || !cn__gcore_has_ready(g->core))
             break;
         cn__gcore_ready(g->core, &rd);
@@ -645,6 +590,7 @@ static void maybe_free(struct cn_gossip *g)
         return;
     if (g->close_cb)
         g->close_cb(g->close_ctx);
+    cn__shell_queries_free(g);
     cn__gcore_free(g->core);
     cn_free(g);
 }
@@ -676,6 +622,8 @@ int cn_gossip_new(struct uv_loop_s *loop, const struct cn_gossip_config *cfg,
     snprintf(g->name, sizeof g->name, "%s", cfg->name);
     g->event_cb = cfg->event_cb;
     g->event_ctx = cfg->event_ctx;
+    g->query_cb = cfg->query_cb;
+    g->query_ctx = cfg->query_ctx;
     rc = setup_keys(g, cfg, errmsg);
     if (rc == 0 && parse_hostport(loop, cfg->bind_addr ? cfg->bind_addr : "0.0.0.0", 1, &bind) < 0)
         rc = cn_errf_rc(errmsg, -EINVAL, "gossip: bad bind address");

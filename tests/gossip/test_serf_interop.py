@@ -4,7 +4,9 @@ Runs `serf agent` (Debian package `serf`, 0.9.4) and several
 build/src/gossip/gossip_node processes on 127.0.0.1 with ephemeral ports:
 both sides must list each other alive (plain and with -encrypt), a killed
 node must become failed on the others, user events must cross both ways,
-and a graceful leave must show as left.
+a graceful leave must show as left, serf queries must be answered both
+ways (filters, acks, `serf reachability`), and the keyring must rotate
+cluster-wide from either side (`serf keys` and cairn's keyring op).
 
 Run: /usr/bin/python3 -m pytest -q tests/gossip
 Env: GOSSIP_NODE (path to gossip_node; default build/src/gossip/gossip_node).
@@ -37,6 +39,8 @@ pytestmark = [
 ]
 
 KEY = base64.b64encode(b"cairn-test-key16").decode()
+KEY2 = base64.b64encode(b"second-key-16byt").decode()
+KEY3 = base64.b64encode(b"third-key-32-bytes-long-for-aes!").decode()
 
 
 
@@ -62,6 +66,7 @@ class SerfAgent:
         handler = 'user=echo "$SERF_USER_EVENT $(cat)" >> %s' % self.events_file
         args = [SERF, "agent", "-node=" + name, "-bind=127.0.0.1:%d" % self.port,
                 "-rpc-addr=" + self.rpc, "-tag", "role=serf", "-event-handler", handler,
+                "-event-handler", "query=printf answer-from-%s" % name,
                 "-log-level=debug"]
         if key:
             args.append("-encrypt=" + key)
@@ -99,6 +104,26 @@ class SerfAgent:
         with open(self.events_file) as f:
             return f.read()
 
+    def cli(self, cmd, *args, timeout=30):
+        return subprocess.run([SERF, cmd, "-rpc-addr=" + self.rpc] + list(args),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def keys(self, *args):
+        """`serf keys ARGS`: (returncode, output)."""
+        r = self.cli("keys", *args)
+        return r.returncode, r.stdout + r.stderr
+
+    def key_list(self):
+        """{key: "n/m"} from `serf keys -list`, and the output."""
+        rc, out = self.keys("-list")
+        assert rc == 0, out
+        keys = {}
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) == 2 and f[1].startswith("[") and f[1].endswith("]"):
+                keys[f[0]] = f[1][1:-1]
+        return keys, out
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -109,9 +134,11 @@ class SerfAgent:
 class Node:
     """A gossip_node process; stdout lines are collected by a thread."""
 
-    def __init__(self, name, key=None, join=None, tags=()):
+    def __init__(self, name, key=None, join=None, tags=(), answer=None):
         self.name = name
         args = [NODE_BIN, "-name", name, "-bind", "127.0.0.1", "-port", "0"]
+        if answer:
+            args += ["-query-response", answer]
         for j in join or []:
             args += ["-join", j]
         if key:
@@ -163,6 +190,42 @@ class Node:
                 kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
                 out[kv["name"]] = kv["status"]
         raise AssertionError("%s: members timed out" % self.name)
+
+    def drain(self):
+        while not self.q.empty():
+            self.q.get_nowait()
+
+    def keys(self):
+        """The local keyring, primary first."""
+        self.drain()
+        self.send("keys")
+        out = []
+        while True:
+            line = self.expect(lambda l: l.startswith("key ") or l == "keys-end", 5)
+            if line == "keys-end":
+                return out
+            out.append(line.split()[1])
+
+    def keyring(self, op, key=""):
+        """Cluster keyring op: (summary dict, messages, keys, primaries)."""
+        self.drain()
+        self.send(("keyring %s %s" % (op, key)).strip())
+        sent = self.expect(lambda l: l.startswith("keyring-sent "), 5)
+        assert sent == "keyring-sent rc=0", sent
+        head = self.expect(lambda l: l.startswith("keyring rc="), 30)
+        summary = dict(p.split("=", 1) for p in head.split()[1:])
+        msgs, keys, prim = {}, {}, {}
+        while True:
+            line = self.expect(lambda l: l.startswith("keyring-"), 5)
+            if line == "keyring-end":
+                return summary, msgs, keys, prim
+            kv = dict(p.split("=", 1) for p in line.split(" ", 1)[1].split(" ", 1))
+            if line.startswith("keyring-msg "):
+                msgs[kv["node"]] = kv["msg"]
+            elif line.startswith("keyring-key "):
+                keys[kv["key"]] = int(kv["count"])
+            elif line.startswith("keyring-primary "):
+                prim[kv["key"]] = int(kv["count"])
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -280,3 +343,147 @@ def test_graceful_leave_shows_left(cluster):
     # A serf agent leaving gracefully is left (not failed) for cairn too.
     subprocess.run([SERF, "leave", "-rpc-addr=" + a.rpc], capture_output=True, timeout=20)
     wait_for(lambda: n1.members().get("serf-a") == "left", 20, "cn-1 shows serf-a left")
+
+
+def encrypted_pool(cluster, n_cairn=2):
+    tmp, add = cluster
+    a = add(SerfAgent(tmp, "serf-a", key=KEY))
+    nodes = [add(Node("cn-1", key=KEY, join=["127.0.0.1:%d" % a.port]))]
+    for i in range(2, n_cairn + 1):
+        nodes.append(add(Node("cn-%d" % i, key=KEY, join=[nodes[0].addr])))
+    names = ["serf-a"] + [n.name for n in nodes]
+    wait_for(lambda: all_alive(a.members(), names), 20, "serf-a sees everyone alive")
+    for n in nodes:
+        wait_for(lambda: all_alive(n.members(), names), 20, "%s sees everyone alive" % n.name)
+    return a, nodes, names
+
+
+def test_serf_keys_rotates_cairn_keyrings(cluster):
+    a, nodes, names = encrypted_pool(cluster)
+    keys, out = a.key_list()
+    assert keys == {KEY: "3/3"}, out
+    rc, out = a.keys("-install=" + KEY2)
+    assert rc == 0, out
+    for n in nodes:
+        assert n.keys() == [KEY, KEY2], n.name
+    keys, out = a.key_list()
+    assert keys == {KEY: "3/3", KEY2: "3/3"}, out
+    assert "error" not in out.lower() and "fail" not in out.lower(), out
+    rc, out = a.keys("-use=" + KEY2)
+    assert rc == 0, out
+    for n in nodes:
+        assert n.keys()[0] == KEY2, n.name
+    rc, out = a.keys("-remove=" + KEY)
+    assert rc == 0, out
+    for n in nodes:
+        assert n.keys() == [KEY2], n.name
+    # Removing the primary fails on every node, cairn's included, with serf's words.
+    rc, out = a.keys("-remove=" + KEY2)
+    assert rc != 0, out
+    assert "cn-1" in out and "Removing the primary key is not allowed" in out, out
+    # Using an unknown key fails the same way.
+    rc, out = a.keys("-use=" + KEY3)
+    assert rc != 0 and "not in the keyring" in out, out
+    # The pool still works on the rotated key: an event crosses, all alive.
+    nodes[1].send("event rotated yes")
+    wait_for(lambda: "rotated yes" in a.events(), 15, "event after rotation")
+    wait_for(lambda: all_alive(a.members(), names), 10, "all alive after rotation")
+
+
+def test_cairn_keyring_op_reaches_serf(cluster):
+    a, nodes, names = encrypted_pool(cluster)
+    n1 = nodes[0]
+    summary, msgs, keys, prim = n1.keyring("list")
+    assert summary == {"rc": "0", "nodes": "3", "resp": "3", "err": "0"}, (summary, msgs)
+    assert keys == {KEY: 3} and prim == {KEY: 3}, (keys, prim)
+    summary, msgs, _, _ = n1.keyring("install", KEY3)
+    assert summary == {"rc": "0", "nodes": "3", "resp": "3", "err": "0"}, (summary, msgs)
+    keys, out = a.key_list()
+    assert keys == {KEY: "3/3", KEY3: "3/3"}, out
+    summary, msgs, _, _ = n1.keyring("use", KEY3)
+    assert summary["err"] == "0" and summary["resp"] == "3", (summary, msgs)
+    summary, msgs, _, _ = n1.keyring("remove", KEY)
+    assert summary["err"] == "0" and summary["resp"] == "3", (summary, msgs)
+    keys, out = a.key_list()
+    assert keys == {KEY3: "3/3"}, out
+    assert nodes[1].keys() == [KEY3]
+    # Every node refuses to drop its primary; the errors come back per node.
+    summary, msgs, _, _ = n1.keyring("remove", KEY3)
+    assert summary["err"] == "3" and summary["rc"] != "0", (summary, msgs)
+    assert set(msgs) == set(names), msgs
+    assert all("primary key" in m for m in msgs.values()), msgs
+    summary, msgs, keys, prim = n1.keyring("list")
+    assert keys == {KEY3: 3} and prim == {KEY3: 3}, (keys, prim)
+
+
+def test_keyring_op_without_encryption_reports_errors(cluster):
+    tmp, add = cluster
+    a = add(SerfAgent(tmp, "serf-a"))
+    n1 = add(Node("cn-1", join=["127.0.0.1:%d" % a.port]))
+    wait_for(lambda: all_alive(n1.members(), ["serf-a", "cn-1"]), 20, "joined")
+    summary, msgs, keys, _ = n1.keyring("list")
+    assert summary["nodes"] == "2" and summary["resp"] == "2" and summary["err"] == "2", summary
+    assert all("encryption not enabled" in m for m in msgs.values()), msgs
+    assert keys == {}
+    rc, out = a.keys("-install=" + KEY2)
+    assert rc != 0 and "cn-1" in out and "encryption not enabled" in out, out
+
+
+def serf_query(a, *args):
+    r = a.cli("query", *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_serf_query_answered_by_cairn(cluster):
+    tmp, add = cluster
+    a = add(SerfAgent(tmp, "serf-a"))
+    n1 = add(Node("cn-1", join=["127.0.0.1:%d" % a.port], tags=["role=web-1"], answer="hi-from-1"))
+    n2 = add(Node("cn-2", join=[n1.addr], tags=["role=db"], answer="hi-from-2"))
+    n3 = add(Node("cn-3", join=[n1.addr]))  # acks but never answers
+    names = ["serf-a", "cn-1", "cn-2", "cn-3"]
+    wait_for(lambda: all_alive(a.members(), names), 20, "all alive")
+    out = serf_query(a, "-timeout=3s", "ask", "question")
+    for n in names:
+        assert "Ack from '%s'" % n in out, out
+    assert "Response from 'cn-1': hi-from-1" in out, out
+    assert "Response from 'cn-2': hi-from-2" in out, out
+    assert "Response from 'cn-3'" not in out, out
+    n1.expect(lambda l: l == "query-in name=ask payload=question from=serf-a"
+              or l.startswith("query-in name=ask payload=question from="), 5)
+    # Node filter: only cn-2 acks and answers.
+    out = serf_query(a, "-timeout=3s", "-node=cn-2", "ask2", "x")
+    assert "Response from 'cn-2'" in out and "cn-1" not in out and "cn-3" not in out, out
+    # Tag regex filter: role matching ^web answers; db and untagged stay silent.
+    out = serf_query(a, "-timeout=3s", "-tag=role=^web", "ask3", "y")
+    assert "Response from 'cn-1'" in out and "cn-2" not in out and "cn-3" not in out, out
+    assert "serf-a" not in out, out
+    # Relay factor: cairn relays its answers through other members; serf
+    # still shows each responder once.
+    out = serf_query(a, "-timeout=3s", "-relay-factor=2", "ask4", "z")
+    assert out.count("Response from 'cn-1'") == 1 and out.count("Ack from 'cn-2'") == 1, out
+    # serf reachability: _serf_ping acks from every member.
+    r = a.cli("reachability")
+    assert r.returncode == 0 and "Successfully contacted all live nodes" in r.stdout, \
+        r.stdout + r.stderr
+
+
+def test_cairn_query_answered_by_serf(cluster):
+    tmp, add = cluster
+    a = add(SerfAgent(tmp, "serf-a"))
+    n1 = add(Node("cn-1", join=["127.0.0.1:%d" % a.port], answer="self-answer"))
+    n2 = add(Node("cn-2", join=[n1.addr], answer="two"))
+    wait_for(lambda: all_alive(n1.members(), ["serf-a", "cn-1", "cn-2"]), 20, "all alive")
+    n1.drain()
+    n1.send("query -ack -timeout 2000 hello world")
+    done = n1.expect(lambda l: l.startswith("query-done "), 10)
+    assert done == "query-done acks=3 resps=3", (done, n1.lines[-12:])
+    got = set(l for l in n1.lines if l.startswith("query-resp "))
+    assert "query-resp from=serf-a payload=answer-from-serf-a" in got, got
+    assert "query-resp from=cn-2 payload=two" in got, got
+    assert "query-resp from=cn-1 payload=self-answer" in got, got
+    # Node filter from cairn: only serf-a answers.
+    n1.drain()
+    n1.send("query -ack -timeout 1500 -node serf-a hello again")
+    done = n1.expect(lambda l: l.startswith("query-done "), 10)
+    assert done == "query-done acks=1 resps=1", (done, n1.lines[-8:])
