@@ -169,3 +169,46 @@ def test_two_datacenters(tmp_path):
     finally:
         dc2.close()
         dc1.close()
+
+
+def test_keyring_rotation(tmp_path):
+    k1, k2 = "MDEyMzQ1Njc4OWFiY2RlZg==", "ZmVkY2JhOTg3NjU0MzIxMA=="
+    c = Cluster(tmp_path, 1, extra=["-encrypt", k1])
+    try:
+        c.start()
+        c.add_clients(2)
+        s1 = c.servers[0]
+        for a in [s1] + c.clients:
+            assert wait_until(lambda: statuses(a) == {"s1": ALIVE, "c1": ALIVE, "c2": ALIVE},
+                              timeout=30), statuses(a)
+
+        def lan_keys(agent):
+            r = agent.get("/v1/operator/keyring").json()
+            lan = [x for x in r if not x["WAN"]][0]
+            assert lan["NumNodes"] == 3 and lan["Datacenter"] == "dc1", r
+            return lan["Keys"], lan["PrimaryKeys"]
+
+        assert lan_keys(c.clients[0]) == ({k1: 3}, {k1: 3})
+        out = cli(s1, "keyring", "-list")
+        assert out.returncode == 0, out
+        assert "WAN:" in out.stdout and "dc1 (LAN):" in out.stdout
+        assert "  %s [3/3]" % k1 in out.stdout and "  %s [1/1]" % k1 in out.stdout
+        # From a server: the WAN pool and the LAN pool. (A client agent
+        # reaches only its LAN pool; Consul's clients forward to servers.)
+        out = cli(s1, "keyring", "-install", k2)
+        assert out.returncode == 0 and "Installing new gossip encryption key" in out.stdout, out
+        assert lan_keys(s1) == ({k1: 3, k2: 3}, {k1: 3})
+        assert cli(s1, "keyring", "-use", k2).returncode == 0
+        assert lan_keys(s1) == ({k1: 3, k2: 3}, {k2: 3})
+        assert cli(s1, "keyring", "-remove", k1).returncode == 0
+        assert lan_keys(c.clients[0]) == ({k2: 3}, {k2: 3})
+        # The primary cannot go; every member says so.
+        out = cli(s1, "keyring", "-remove", k2)
+        assert out.returncode == 1 and "primary key" in out.stderr, out
+        r = s1.get("/v1/operator/keyring?local-only=true").json()
+        assert r[0]["Keys"] == {k2: 1}
+        # Gossip still flows under the new key.
+        c.clients[0].kill()
+        assert wait_until(lambda: statuses(s1).get("c1") == FAILED, timeout=60)
+    finally:
+        c.close()

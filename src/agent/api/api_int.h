@@ -85,6 +85,8 @@ int cn__api_decode_node(struct cn_arena *a, const json_t *obj, struct cn_node *n
 void cn__api_catalog_register(struct cn_http_req *req);
 void cn__api_catalog_deregister(struct cn_http_req *req);
 void cn__api_catalog_datacenters(struct cn_http_req *req);
+/* api/keyring.c */
+void cn__api_operator_keyring(struct cn_http_req *req);
 /* An RPC whose reply is a string (status/leader) or an array of strings,
  * answered as JSON (status.c). */
 void cn__api_status_call(struct cn_http_req *req, enum cn_rpc_method m);

@@ -24,6 +24,7 @@ const struct cn_route cn__api_routes[] = {
     {"/v1/agent/force-leave/", PUT,               cn__api_agent_force_leave, 0, 0},
     {"/v1/operator/raft/configuration", GET,      cn__api_raft_configuration, 0, 0},
     {"/v1/operator/raft/peer", DEL,               cn__api_raft_peer,      0, 0},
+    {"/v1/operator/keyring", GET | PUT | POST | DEL, cn__api_operator_keyring, 0, 1024},
     {"/v1/snapshot",          GET | PUT,          cn__api_snapshot,       0, CN_SNAPSHOT_IMAGE_BYTES_MAX},
     /* Catalog, health, sessions (consul-compat.md 5.3-5.5). */
     {"/v1/catalog/register",  PUT,                cn__api_catalog_register, 0, CN_API_REGISTER_BYTES_MAX},
