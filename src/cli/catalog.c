@@ -309,12 +309,11 @@ static int print_services(json_t *svcs)
         }
         if (t)
             qsort(t, nt, sizeof *t, cmp_str);
-        if (t && (joined[i] = calloc(1, len + 1)))
-            for (size_t j = 0; j < nt; j++) {
-                if (j)
-                    strcat(joined[i], ",");
-                strcat(joined[i], t[j]);
-            }
+        if (t && (joined[i] = calloc(1, len + 1))) {
+            size_t at = 0;
+            for (size_t j = 0; j < nt; j++)
+                at += (size_t)snprintf(joined[i] + at, len + 1 - at, "%s%s", j ? "," : "", t[j]);
+        }
         free(t);
         cells[2 * i] = names[i];
         cells[2 * i + 1] = joined[i];

@@ -48,11 +48,8 @@ int cli_spawn(char **args, int n, bool shell, int stdin_fd, const char *env)
         len += strlen(args[i]) + 1;
     if (!(script = calloc(1, len)))
         return -1;
-    for (int i = 0; i < n; i++) {
-        if (i)
-            strcat(script, " ");
-        strcat(script, args[i]);
-    }
+    for (int i = 0, at = 0; i < n; i++)
+        at += snprintf(script + at, len - (size_t)at, "%s%s", i ? " " : "", args[i]);
     fflush(stdout);
     fflush(stderr);
     pid = fork();

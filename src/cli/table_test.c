@@ -110,8 +110,8 @@ static int endpoint(const struct cli_watch_params *p, char *path, char *query, c
     rc = cli_watch_endpoint(p, &pb, &qb, err, 128);
     cn_buf_putc(&pb, 0);
     cn_buf_putc(&qb, 0);
-    strcpy(path, (char *)pb.data);
-    strcpy(query, (char *)qb.data);
+    snprintf(path, 512, "%s", (char *)pb.data);
+    snprintf(query, 512, "%s", (char *)qb.data);
     cn_buf_close(&pb);
     cn_buf_close(&qb);
     return rc;
