@@ -30,7 +30,10 @@
 #define SEM_FLAG "16210313421097356768"
 #define SESSION_TTL "15s"
 #define RENEW_MS 7500
-#define LOCK_WAIT "15s"        /* api.DefaultLockWaitTime */
+/* Blocking waits while acquiring. Consul's api waits 15s; shorter here so
+ * an interrupt (checked between requests) ends a waiting `cairn lock`
+ * within seconds. */
+#define LOCK_WAIT "3s"
 #define LOCK_RETRY_MS 5000     /* api.DefaultLockRetryTime */
 #define KILL_GRACE_MS 5000
 #define MONITOR_WAIT "5s"
@@ -220,7 +223,7 @@ static bool nap(int64_t ms)
 static void wait_text(const struct lk *l, char *out, size_t n, const char *dflt)
 {
     int64_t left = l->deadline_ms ? l->deadline_ms - now_ms() : 0;
-    if (l->deadline_ms && left < 15000)
+    if (l->deadline_ms && left < 3000)
         snprintf(out, n, "%" PRId64 "ms", CN_MAX(left, 1));
     else
         snprintf(out, n, "%s", dflt);
@@ -690,7 +693,6 @@ int cn__cli_lock(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    snprintf(l.contender, sizeof l.contender, "%s/", l.prefix);
     if (l.sem) {
         info("Setting up semaphore (limit %" PRIu64 ") at prefix: %s", o.n, l.prefix);
     } else {

@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
 #include "cli_int.h"
+
+/* A service definition file (the agent takes 256 KiB per definition). */
+#define CLI_SVCFILE_BYTES_MAX (16 << 20)
 
 static struct {
     char name[256], id[256], address[256], reason[1024], service[256];
@@ -51,6 +55,12 @@ static json_t *load_file(const char *path)
     if (n >= 4 && strcmp(path + n - 4, ".hcl") == 0) {
         fprintf(stderr, "Error: Error decoding \"%s\": HCL service files are not supported, "
                 "use JSON\n", path);
+        return NULL;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size > CLI_SVCFILE_BYTES_MAX) {
+        fprintf(stderr, "Error: Error decoding \"%s\": file larger than %d bytes\n", path,
+                CLI_SVCFILE_BYTES_MAX);
         return NULL;
     }
     root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);

@@ -267,3 +267,23 @@ def test_watch(agent):
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=10)
     assert p.returncode == 0
+
+
+def test_lock_interrupts(agent, tmp_path):
+    mark = tmp_path / "held"
+    a = lock_proc(agent, "-verbose", "locks/int", "touch %s; sleep 60" % mark)
+    assert wait_until(lambda: mark.exists(), timeout=15)
+    # A waiter interrupted while acquiring gives up with Consul's message.
+    b = lock_proc(agent, "locks/int", "echo never")
+    assert wait_until(lambda: len(requests.get(agent.url + "/v1/session/list").json()) >= 2,
+                      timeout=15)
+    b.send_signal(signal.SIGINT)
+    code, out, err = finish(b)
+    assert code == 1 and "Shutdown triggered or timeout during lock acquisition" in err
+    assert "never" not in out
+    # The holder, interrupted, stops its child and releases the lock.
+    a.send_signal(signal.SIGTERM)
+    code, out, err = finish(a)
+    assert code == 0, err
+    assert requests.get(agent.url + "/v1/kv/locks/int/.lock").status_code == 404
+    assert wait_until(lambda: requests.get(agent.url + "/v1/session/list").json() == [])
