@@ -10,7 +10,7 @@
 #    (Consul KV API): 64 connections for throughput, 1 for latency.
 # 2. cairn only: idle RSS, RSS after 100,000 x 256 B keys, exec-to-ready time,
 #    blocking-query wake latency, RSS of 10,000 parked blocking queries.
-# 2d. registry (cairn): /v1/health/service/web?passing over REG_INSTANCES=1000
+# 2e. registry (cairn): /v1/health/service/web?passing over REG_INSTANCES=1000
 #    instances at 16 clients; REG_SERVICES=10000 services x 1 TCP check on one
 #    agent: RSS and check scheduling accuracy (bench/registry_bench.py).
 #    REGISTRY=0 skips it.
@@ -401,6 +401,7 @@ registry_section() {
     [ $CAIRN_OK = 1 ] || return 0
     [ "${REGISTRY:-1}" = 1 ] || return 0
     echo
+    echo "=== 2e. service registry (cairn): bench/registry_bench.py"
     [ $QUICK = 1 ] && q=--quick
     TMPDIR=$TMP "$PY" bench/registry_bench.py "$CAIRN" "$KVLOAD" $q \
         --instances "${REG_INSTANCES:-1000}" --services "${REG_SERVICES:-10000}" \
