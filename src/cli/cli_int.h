@@ -77,7 +77,7 @@ bool cli_key_join(const char *prefix, const char *leaf, char *out, size_t size);
 /* The short node ID Consul's `catalog nodes` shows: up to the first '-'. */
 void cli_short_id(const char *id, char *out, size_t size);
 
-/* Jansson holds integers as int64: rewrites "Flags":<u64 above INT64_MAX>
+/* Jansson holds integers as int64: rewrites "Flags"/"flags": <u64 above INT64_MAX>
  * in a JSON body in place as the same bits signed (Consul's lock and
  * semaphore flags are such values); print them back with PRIu64. */
 void cli_fix_big_flags(char *body, size_t len);

@@ -137,19 +137,34 @@ void cli_short_id(const char *id, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* The next "Flags": or "flags": member name in [p, end); NULL if none.
+ * Returns the position just after the colon. */
+static const char *next_flags(const char *p, const char *end)
+{
+    static const char tail[] = "lags\":";
+    while (p < end) {
+        const char *hit = memmem(p, (size_t)(end - p), tail, sizeof tail - 1);
+        if (!hit)
+            return NULL;
+        if (hit - p >= 2 && hit[-2] == '"' && (hit[-1] == 'F' || hit[-1] == 'f'))
+            return hit + sizeof tail - 1;
+        p = hit + 1;
+    }
+    return NULL;
+}
+
 void cli_fix_big_flags(char *body, size_t len)
 {
-    static const char tag[] = "\"Flags\":";
-    char *p = body, *end = body + len;
-    while (p < end && (p = memmem(p, (size_t)(end - p), tag, sizeof tag - 1))) {
-        char *d = p + sizeof tag - 1, text[24];
+    const char *end = body + len, *at = body;
+    while ((at = next_flags(at, end))) {
+        char *d = body + (at - body), text[24];
         size_t n = 0;
         uint64_t v;
         while (d < end && *d == ' ')
             d++;
         while (d + n < end && d[n] >= '0' && d[n] <= '9')
             n++;
-        p = d + n;
+        at = d + n;
         if (n < 19 || n > 20 || cn_parse_u64(d, n, &v) < 0 || v <= (uint64_t)INT64_MAX)
             continue;
         int k = snprintf(text, sizeof text, "%" PRId64, (int64_t)v);
@@ -168,12 +183,10 @@ char *cli_unfix_big_flags(const char *s)
     if (!out)
         return NULL;
     while (*p) {
-        const char *hit = strstr(p, "\"Flags\":");
-        const char *d;
+        const char *d = next_flags(p, p + strlen(p));
         int64_t v;
-        if (!hit)
+        if (!d)
             break;
-        d = hit + 8;
         while (*d == ' ')
             d++;
         size_t n = *d == '-' ? 1 + strspn(d + 1, "0123456789") : 0;

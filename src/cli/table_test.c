@@ -162,6 +162,15 @@ static void test_big_flags(void **state)
     assert_non_null(back);
     assert_string_equal(back, "{\"Flags\": 16210313421097356768, \"F\":-1, \"Flags\":18446744073709551615}");
     free(back);
+    char lower[] = "[{\"key\":\"k\",\"flags\":16210313421097356768,\"Xflags\":16210313421097356768}]";
+    cli_fix_big_flags(lower, strlen(lower)); /* kv export's lower-case name; "Xflags" is not it. */
+    assert_string_equal(lower, "[{\"key\":\"k\",\"flags\":-2236430652612194848,"
+                               "\"Xflags\":16210313421097356768}]");
+    back = cli_unfix_big_flags(lower);
+    assert_non_null(back);
+    assert_string_equal(back, "[{\"key\":\"k\",\"flags\":16210313421097356768,"
+                              "\"Xflags\":16210313421097356768}]");
+    free(back);
     char trunc[] = "{\"Flags\":";
     cli_fix_big_flags(trunc, strlen(trunc)); /* Cut short: no read past the end. */
     assert_string_equal(trunc, "{\"Flags\":");

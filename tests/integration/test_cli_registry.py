@@ -215,6 +215,11 @@ def test_semaphore_two_holders(agent, tmp_path):
     assert wait_until(lambda: all(m.exists() for m in marks), timeout=20)
     doc = requests.get(agent.url + "/v1/kv/locks/sem/.lock?raw").json()
     assert doc["Limit"] == 2 and len(doc["Holders"]) == 2
+    # Consul's semaphore flag does not fit an int64: kv get must still show it.
+    code, out, err = cli(agent, "kv", "get", "-detailed", "locks/sem/.lock")
+    assert code == 0 and "Flags            16210313421097356768\n" in out, err
+    code, out, err = cli(agent, "kv", "export", "locks/sem/")
+    assert code == 0 and '"flags": 16210313421097356768' in out, err
     go.write_text("")
     for p in procs:
         code, out, err = finish(p)
