@@ -37,12 +37,13 @@
 #define THREADS_MAX 16
 #define RECONNECT_DELAY_NS (10 * 1000000ull)
 
-enum workload { W_PUT, W_GET };
+enum workload { W_PUT, W_GET, W_PATH };
 enum err_kind { E_CONNECT, E_IO, E_STATUS, E_BODY, E_TIMEOUT, E_PROTO, E_KINDS };
 static const char *err_names[E_KINDS] = {"connect", "io", "status", "body", "timeout", "proto"};
 
 struct opts {
     const char *addr;
+    const char *path, *needle;  /* -w path: GET path; body must contain needle. */
     struct sockaddr_in sa;
     struct b_reqcfg req;
     enum workload wl;
@@ -129,6 +130,8 @@ static uint64_t pick_key(struct thread *t)
         uint64_t n = atomic_fetch_add(&next_put, 1);
         return o.key_start + (o.keys ? n % o.keys : n);
     }
+    if (o.wl == W_PATH)
+        return 0;
     return o.key_start + xorshift(&t->rng) % o.keys;
 }
 
@@ -197,6 +200,13 @@ static void conn_flush(struct conn *c)
 }
 
 /* Queue requests until the pipeline is full, then write them. */
+/* -w path: the same GET every time. */
+static size_t fmt_path(char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", o.path, o.req.host);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 static void conn_fill(struct conn *c)
 {
     char expect[B_VALUE_BYTES_MAX / 3 * 4 + 8];
@@ -209,6 +219,8 @@ static void conn_fill(struct conn *c)
         size_t room = c->out_cap - c->out_len, n;
         if (o.wl == W_PUT)
             n = b_fmt_put(&o.req, key, c->out + c->out_len, room);
+        else if (o.wl == W_PATH)
+            n = fmt_path(c->out + c->out_len, room);
         else
             n = b_fmt_get(&o.req, key, c->out + c->out_len, room, expect, sizeof expect);
         if (n == 0) {
@@ -233,6 +245,8 @@ static bool body_ok(struct b_resp *r, uint64_t key)
 
     if (o.wl == W_PUT)
         return b_body_has(r, o.req.proto == B_CONSUL ? "true" : "\"header\"");
+    if (o.wl == W_PATH) /* The kept head of the body (bodies may be longer). */
+        return !o.needle || memmem(r->body, r->body_len, o.needle, strlen(o.needle));
     b_value(key, value, o.req.value_bytes);
     b_base64(value, o.req.value_bytes, expect);
     return b_body_has(r, expect);
@@ -388,7 +402,10 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: kvload -a HOST:PORT [options]\n"
         "  -P consul|etcd      protocol (consul: /v1/kv; etcd: v3 JSON gateway)  [consul]\n"
-        "  -w put|get          workload: put = distinct keys; get = random keys of -k  [put]\n"
+        "  -w put|get|path     workload: put = distinct keys; get = random keys of -k;\n"
+        "                      path = GET -u PATH every time (Consul proto)  [put]\n"
+        "  -u PATH             with -w path: request target, e.g. /v1/health/service/web?passing\n"
+        "  -b TEXT             with -w path: the body's first 256 KiB must contain TEXT\n"
         "  -m default|consistent|stale  read mode; etcd: stale = serializable,\n"
         "                      default/consistent = linearizable  [default]\n"
         "  -c N                connections [64]     -t N  epoll threads [1]\n"
@@ -419,6 +436,11 @@ static int check_opts(void)
         fprintf(stderr, "kvload: option out of range\n");
         return -1;
     }
+    if (o.wl == W_PATH && (!o.path || o.path[0] != '/' || strpbrk(o.path, " \r\n") ||
+                           o.req.proto != B_CONSUL)) {
+        fprintf(stderr, "kvload: -w path needs -u /PATH (no spaces) and -P consul\n");
+        return -1;
+    }
     if (o.wl == W_GET && o.keys == 0) {
         fprintf(stderr, "kvload: -w get needs -k (keys written before)\n");
         return -1;
@@ -439,9 +461,11 @@ static int parse_opts(int argc, char **argv)
     o.seed = 1;
     o.req.prefix = "bench/";
     o.req.value_bytes = 256;
-    while ((ch = getopt(argc, argv, "a:P:w:m:c:t:p:d:W:n:k:K:s:x:T:e:S:r:h")) != -1) {
+    while ((ch = getopt(argc, argv, "a:P:w:m:c:t:p:d:W:n:k:K:s:x:T:e:S:r:u:b:h")) != -1) {
         switch (ch) {
         case 'a': o.addr = optarg; break;
+        case 'u': o.path = optarg; break;
+        case 'b': o.needle = optarg; break;
         case 'P':
             if (strcmp(optarg, "consul") == 0) o.req.proto = B_CONSUL;
             else if (strcmp(optarg, "etcd") == 0) o.req.proto = B_ETCD;
@@ -450,6 +474,7 @@ static int parse_opts(int argc, char **argv)
         case 'w':
             if (strcmp(optarg, "put") == 0) o.wl = W_PUT;
             else if (strcmp(optarg, "get") == 0) o.wl = W_GET;
+            else if (strcmp(optarg, "path") == 0) o.wl = W_PATH;
             else return -1;
             break;
         case 'm':
@@ -543,12 +568,14 @@ static void report(struct thread *ts, double cli_cpu, double srv_cpu, uint64_t t
     for (int i = 0; i < 5; i++)
         us[i] = (double)b_hist_quantile(&h, q[i]) / 1e3;
     double mean = h.n ? h.sum / (double)h.n / 1e3 : 0;
-    const char *wl = o.wl == W_PUT ? "put" : "get";
+    const char *wl = o.wl == W_PUT ? "put" : o.wl == W_PATH ? "path" : "get";
     const char *mode = o.req.read == B_READ_CONSISTENT ? "consistent"
                      : o.req.read == B_READ_STALE ? "stale" : "default";
 
     char keys[96];
-    if (o.wl == W_PUT && !o.keys)
+    if (o.wl == W_PATH)
+        snprintf(keys, sizeof keys, "%s", o.path);
+    else if (o.wl == W_PUT && !o.keys)
         snprintf(keys, sizeof keys, "%s%llu.. distinct", o.req.prefix,
                  (unsigned long long)o.key_start);
     else

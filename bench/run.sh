@@ -10,6 +10,10 @@
 #    (Consul KV API): 64 connections for throughput, 1 for latency.
 # 2. cairn only: idle RSS, RSS after 100,000 x 256 B keys, exec-to-ready time,
 #    blocking-query wake latency, RSS of 10,000 parked blocking queries.
+# 2e. registry (cairn): /v1/health/service/web?passing over REG_INSTANCES=1000
+#    instances at 16 clients; REG_SERVICES=10000 services x 1 TCP check on one
+#    agent: RSS and check scheduling accuracy (bench/registry_bench.py).
+#    REGISTRY=0 skips it.
 # 3. --cluster: 3 members of etcd, then of cairn (when `cairn agent -server`
 #    forms a cluster; else NOT MEASURED) on loopback: PUT at 64 clients, p50
 #    at 1, linearizable read at 64, leader SIGKILL -> first acknowledged write.
@@ -392,6 +396,20 @@ header() {
     return 0
 }
 
+registry_section() {
+    local q=""
+    [ $CAIRN_OK = 1 ] || return 0
+    [ "${REGISTRY:-1}" = 1 ] || return 0
+    echo
+    echo "=== 2e. service registry (cairn): bench/registry_bench.py"
+    [ $QUICK = 1 ] && q=--quick
+    TMPDIR=$TMP "$PY" bench/registry_bench.py "$CAIRN" "$KVLOAD" $q \
+        --instances "${REG_INSTANCES:-1000}" --services "${REG_SERVICES:-10000}" \
+        --duration "$DURATION" --warmup "$WARMUP" > "$TMP/registry.out" 2>&1
+    grep -v '^RESULT ' "$TMP/registry.out" | sed 's/^/    /'
+    collect cairn "$TMP/registry.out"
+}
+
 summary() {
     local k
     echo
@@ -424,6 +442,7 @@ if [ $MAIN = 1 ]; then
     side_by_side
     rss_section
     ready_section
+    registry_section
 fi
 [ $CLUSTER = 1 ] && cluster_section
 summary

@@ -40,6 +40,7 @@ static const struct {
     const char *synopsis;
 } cmds[] = {
     {"agent", cmd_agent, "Runs a cairn agent"},
+    {"catalog", cn__cli_catalog, "Interact with the catalog"},
     {"event", cn__cli_event, "Fires a new user event"},
     {"force-leave", cn__cli_force_leave, "Forces a member of the cluster to enter the \"left\" state"},
     {"join", cn__cli_join, "Tells a running agent to join the cluster"},
@@ -47,11 +48,15 @@ static const struct {
     {"keyring", cn__cli_keyring, "Manages gossip layer encryption keys"},
     {"kv", cn__cli_kv, "Interact with the key-value store"},
     {"leave", cn__cli_leave, "Gracefully leaves the cluster and shuts down the agent"},
+    {"lock", cn__cli_lock, "Execute a command holding a lock"},
+    {"maint", cn__cli_maint, "Controls node or service maintenance mode"},
     {"members", cn__cli_members, "Lists the members of a cluster"},
     {"operator", cn__cli_operator, "Provides cluster-level tools (operator raft ...)"},
     {"reload", cn__cli_reload, "Triggers the agent to reload configuration files"},
+    {"services", cn__cli_services, "Interact with services"},
     {"snapshot", cn__cli_snapshot, "Saves and restores snapshots of the state"},
     {"version", cmd_version, "Prints the cairn version"},
+    {"watch", cn__cli_watch, "Watch for changes in the catalog or KV store"},
 };
 
 static void usage(void)

@@ -80,6 +80,13 @@ static int set_flag(const struct cli_flag *f, void *dst, const char *val)
         return 0;
     case CLI_U64:
         return cn_parse_u64(val, strlen(val), dst) < 0 ? -1 : 0;
+    case CLI_LIST: {
+        struct cli_list *l = dst;
+        if (l->n >= CLI_LIST_MAX)
+            return -1;
+        l->v[l->n++] = val;
+        return 0;
+    }
     }
     return -1;
 }

@@ -1,6 +1,7 @@
 /* cli/kv.c - `cairn kv get|put|delete|export|import` (Consul's flags,
  * output texts and exit codes; consul-compat.md 9). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,7 +35,9 @@ static int key_path(struct cn_buf *b, const char *key)
 static json_t *entries(const struct cn_http_response *resp)
 {
     json_error_t je;
-    json_t *v = json_loadb((const char *)resp->body, resp->body_len, 0, &je);
+    json_t *v;
+    cli_fix_big_flags((char *)resp->body, resp->body_len); /* Semaphore flags. */
+    v = json_loadb((const char *)resp->body, resp->body_len, 0, &je);
     if (!v || !json_is_array(v)) {
         fprintf(stderr, "Error! Unexpected reply from agent\n");
         json_decref(v);
@@ -74,7 +77,7 @@ static void print_detailed(const json_t *e)
 {
     const char *sess = json_string_value(json_object_get(e, "Session"));
     printf("CreateIndex      %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(e, "CreateIndex")));
-    printf("Flags            %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(e, "Flags")));
+    printf("Flags            %" PRIu64 "\n", (uint64_t)json_integer_value(json_object_get(e, "Flags")));
     printf("Key              %s\n", json_string_value(json_object_get(e, "Key")));
     printf("LockIndex        %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(e, "LockIndex")));
     printf("ModifyIndex      %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(e, "ModifyIndex")));
@@ -335,7 +338,9 @@ static int kv_export(int argc, char **argv)
                 json_array_append_new(out, x);
             }
             /* Consul indents its export with tabs. */
-            char *text = json_dumps(out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+            char *raw = json_dumps(out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+            char *text = raw ? cli_unfix_big_flags(raw) : NULL;
+            free(raw);
             if (text) {
                 for (char *p = text; *p; p++) {
                     if (*p == '\n') {
@@ -379,7 +384,7 @@ static int import_entry(const struct cli_http *h, const json_t *e)
     size_t n = 0;
     int rc;
 
-    if (!key || !b64 || flags < 0) {
+    if (!key || !b64) { /* Negative: a flag above INT64_MAX (cli_fix_big_flags). */
         fprintf(stderr, "Error! Invalid entry in import data\n");
         return -1;
     }
@@ -423,6 +428,7 @@ static int kv_import(int argc, char **argv)
         return rc > 0 ? 0 : 1;
     if (cli_read_value(argi < argc ? argv[argi] : "-", &data, &len, 256u << 20) < 0)
         return 1;
+    cli_fix_big_flags((char *)data, len);
     v = json_loadb((const char *)data, len, 0, &je);
     cn_free(data);
     if (!json_is_array(v)) {
