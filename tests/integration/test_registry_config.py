@@ -70,13 +70,19 @@ class Server1:
         self.url = "http://127.0.0.1:%d" % self.http
 
     def start(self):
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # A log file, not a pipe nobody reads until stop (a full pipe would
+        # block the agent).
+        self.log = open(self.args[self.args.index("-data-dir") + 1] + ".log", "ab+")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         assert wait_until(lambda: requests.get(self.url + "/v1/status/leader", timeout=1).json(),
                           timeout=20)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
-        out = self.proc.communicate(timeout=20)[0].decode(errors="replace")
+        self.proc.wait(timeout=20)
+        self.log.seek(0)
+        out = self.log.read().decode(errors="replace")
+        self.log.close()
         assert "ERROR: AddressSanitizer" not in out and "runtime error:" not in out, out
         assert self.proc.returncode == 0, out
 
@@ -108,8 +114,10 @@ def test_persistence_across_restart(tmp_path):
         assert {"web-ttl", "mem", "_service_maintenance:web-1"} <= set(checks)
         assert checks["_service_maintenance:web-1"]["Notes"] == "r"
         assert wait_until(lambda: [x["ServiceID"] for x in
-                                   requests.get(s.url + "/v1/catalog/service/web").json()] == ["web-1"])
-        assert wait_until(lambda: requests.get(s.url + "/v1/catalog/service/gone").json() == [])
+                                   requests.get(s.url + "/v1/catalog/service/web").json()] == ["web-1"],
+                          timeout=30)
+        assert wait_until(lambda: requests.get(s.url + "/v1/catalog/service/gone").json() == [],
+                          timeout=30)
     finally:
         s.stop()
 
