@@ -233,64 +233,70 @@ static int start_server(struct cn_agent *a, char *errmsg)
 
 int cn_agent_run(struct cn_agent_config *cfg)
 {
-    struct cn_agent a;
+    /* On the heap: the agent is ~200 KiB, mostly tables sized for the
+     * worst case; calloc gives untouched zero pages, a stack frame
+     * memset to zero would be resident from the start. */
+    struct cn_agent *a = cn_calloc(1, sizeof *a);
     char errmsg[CN_ERRMSG_MAX];
     uv_loop_t loop;
     int rc;
 
-    memset(&a, 0, sizeof a);
-    a.cfg = *cfg;
-    a.loop = &loop;
-    a.start_ms = cn_time_mono_ms();
+    if (!a)
+        return 1;
+    a->cfg = *cfg;
+    a->loop = &loop;
+    a->start_ms = cn_time_mono_ms();
     cn_log_setup(cfg->log_level, cfg->log_json);
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
-    if ((rc = load_node_id(&a, errmsg)) < 0)
+    if ((rc = load_node_id(a, errmsg)) < 0)
         goto fail;
-    pick_advertise(&a.cfg, a.advertise, sizeof a.advertise);
-    if (cfg->server && (rc = start_server(&a, errmsg)) < 0)
+    pick_advertise(&a->cfg, a->advertise, sizeof a->advertise);
+    if (cfg->server && (rc = start_server(a, errmsg)) < 0)
         goto fail;
-    if ((rc = cn__agent_rpc_client_start(&a, errmsg)) < 0 ||
-        (rc = cn__agent_pools_start(&a, errmsg)) < 0)
+    if ((rc = cn__agent_rpc_client_start(a, errmsg)) < 0 ||
+        (rc = cn__agent_pools_start(a, errmsg)) < 0)
         goto fail;
-    if ((rc = cn__local_start(&a, errmsg)) < 0)
+    if ((rc = cn__local_start(a, errmsg)) < 0)
         goto fail;
-    a.local->notify = cn__wait_notify;
-    if ((rc = start_http(&a, errmsg)) < 0)
+    a->local->notify = cn__wait_notify;
+    if ((rc = start_http(a, errmsg)) < 0)
         goto fail;
-    uv_signal_init(&loop, &a.sig_int);
-    uv_signal_init(&loop, &a.sig_term);
-    uv_signal_init(&loop, &a.sig_hup);
-    a.sig_int.data = a.sig_term.data = a.sig_hup.data = &a;
-    uv_signal_start(&a.sig_int, on_signal, SIGINT);
-    uv_signal_start(&a.sig_term, on_signal, SIGTERM);
-    uv_signal_start(&a.sig_hup, on_hup, SIGHUP);
+    uv_signal_init(&loop, &a->sig_int);
+    uv_signal_init(&loop, &a->sig_term);
+    uv_signal_init(&loop, &a->sig_hup);
+    a->sig_int.data = a->sig_term.data = a->sig_hup.data = a;
+    uv_signal_start(&a->sig_int, on_signal, SIGINT);
+    uv_signal_start(&a->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&a->sig_hup, on_hup, SIGHUP);
 
     CN_INFO("agent: started node=%s id=%s datacenter=%s server=%s dev=%s http=%s:%d rpc=%s",
-            cfg->node_name, a.node_id, cfg->datacenter, cfg->server ? "true" : "false",
+            cfg->node_name, a->node_id, cfg->datacenter, cfg->server ? "true" : "false",
             cfg->dev ? "true" : "false", cfg->client_addr,
-            a.http ? cn_http_server_port(a.http) : -1, a.server ? a.rpc_addr : "-");
+            a->http ? cn_http_server_port(a->http) : -1, a->server ? a->rpc_addr : "-");
     uv_run(&loop, UV_RUN_DEFAULT);
-    cn__events_free(&a);
+    cn__events_free(a);
     uv_loop_close(&loop);
-    cfg->services = a.cfg.services;
-    cfg->checks = a.cfg.checks;
+    cfg->services = a->cfg.services;
+    cfg->checks = a->cfg.checks;
+    cn_free(a);
     CN_INFO("agent: stopped");
     return 0;
 
 fail:
     CN_ERROR("agent: %s", errmsg);
-    cn__agent_pools_stop(&a);
-    cn__agent_rpc_client_stop(&a);
-    cn__local_close(&a, NULL, NULL);
-    if (a.http)
-        cn_http_server_stop(a.http, NULL, NULL);
-    if (a.server)
-        cn_server_close(a.server, NULL, NULL);
+    cn__agent_pools_stop(a);
+    cn__agent_rpc_client_stop(a);
+    cn__local_close(a, NULL, NULL);
+    if (a->http)
+        cn_http_server_stop(a->http, NULL, NULL);
+    if (a->server)
+        cn_server_close(a->server, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
-    cn__events_free(&a);
+    cn__events_free(a);
     uv_loop_close(&loop);
-    cfg->services = a.cfg.services;
-    cfg->checks = a.cfg.checks;
+    cfg->services = a->cfg.services;
+    cfg->checks = a->cfg.checks;
+    cn_free(a);
     return 1;
 }

@@ -220,6 +220,17 @@ uint64_t cn_prng_below(struct cn_prng *p, uint64_t n);
 /* True with probability num/den. */
 bool cn_prng_chance(struct cn_prng *p, uint64_t num, uint64_t den);
 
+/* ---- logarithms (math.c) ----
+ * Without libm: the shared libm's load-time IFUNC relocations alone made
+ * ~0.5 MiB of every agent resident for the three calls the gossip timing
+ * formulas make. cn_ln: natural log of x > 0 (relative error < 1e-15;
+ * x <= 0 or not finite: 0). The integer forms are exact. */
+double cn_ln(double x);
+double cn_log10(double x);
+double cn_log2(double x);
+unsigned cn_ceil_log10(uint64_t v);  /* Smallest k with 10^k >= v; 0 for v <= 1. */
+unsigned cn_ceil_log2(uint64_t v);   /* Smallest k with 2^k >= v; 0 for v <= 1. */
+
 /* IMPURE: getrandom(2). 0 or -errno. */
 int cn_rand_bytes(void *out, size_t n);
 uint64_t cn_rand_u64(void);  /* Aborts only if the kernel refuses getrandom. */

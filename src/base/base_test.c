@@ -1,5 +1,6 @@
 /* base/base_test.c - unit tests for src/base. */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -433,6 +434,36 @@ static void test_errors(void **state)
     assert_string_equal(msg, "open x: No such file or directory");
 }
 
+static void test_logs(void **state)
+{
+    (void)state;
+    /* Against values known to 17 digits. */
+    assert_true(fabs(cn_ln(2.0) - 0.69314718055994531) < 1e-15);
+    assert_true(fabs(cn_ln(10.0) - 2.30258509299404568) < 1e-14);
+    assert_true(fabs(cn_ln(0.5) + 0.69314718055994531) < 1e-15);
+    assert_true(fabs(cn_ln(1e300) - 690.77552789821371) < 1e-11);
+    assert_true(fabs(cn_ln(4.9406564584124654e-324) + 744.44007192138127) < 1e-10);
+    assert_true(cn_ln(1.0) == 0.0);
+    assert_true(cn_ln(0.0) == 0.0 && cn_ln(-1.0) == 0.0);
+    for (int i = 1; i <= 100000; i += 7) {
+        double x = i * 1.37;
+        assert_true(fabs(cn_ln(x) - log(x)) <= 1e-14 * (fabs(log(x)) + 1.0));
+        assert_true(fabs(cn_log10(x) - log10(x)) <= 1e-14 * (fabs(log10(x)) + 1.0));
+        assert_true(fabs(cn_log2(x) - log2(x)) <= 1e-14 * (fabs(log2(x)) + 1.0));
+    }
+    assert_true(cn_log10(1000.0) * 1000.0 + 0.5 >= 3000.0);
+    unsigned e10[] = {0, 0, 1, 1, 2, 2, 3};
+    uint64_t v10[] = {0, 1, 2, 10, 11, 100, 101};
+    for (size_t i = 0; i < 7; i++)
+        assert_int_equal(cn_ceil_log10(v10[i]), e10[i]);
+    assert_int_equal(cn_ceil_log10(UINT64_MAX), 20);
+    assert_int_equal(cn_ceil_log2(1), 0);
+    assert_int_equal(cn_ceil_log2(2), 1);
+    assert_int_equal(cn_ceil_log2(33), 6);
+    assert_int_equal(cn_ceil_log2(64), 6);
+    assert_int_equal(cn_ceil_log2(UINT64_MAX), 64);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,7 +473,7 @@ int main(void)
         cmocka_unit_test(test_crc32c),         cmocka_unit_test(test_prng_uuid),
         cmocka_unit_test(test_map_vs_reference),
         cmocka_unit_test(test_rbtree_vs_reference),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_logs),
         cmocka_unit_test(test_mp_roundtrip), cmocka_unit_test(test_mp_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

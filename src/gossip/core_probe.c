@@ -7,7 +7,6 @@
  * (gossip-notes.md 1.2, 1.4).
  */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 
 #include "core_int.h"
@@ -439,8 +438,8 @@ void tlq_close(struct tlq *q)
 /* memberlist retransmitLimit: mult * ceil(log10(n + 1)). */
 uint32_t tlq_limit(const struct cn__gcore *c)
 {
-    double scale = ceil(log10((double)cg_est_nodes(c) + 1.0));
-    return c->cfg.t.retransmit_mult * (uint32_t)scale;
+    unsigned scale = cn_ceil_log10((uint64_t)cg_est_nodes(c) + 1);
+    return c->cfg.t.retransmit_mult * scale;
 }
 
 static void finished(struct cn__gcore *c, struct bcast *b)

@@ -4,7 +4,6 @@
  * the replies back through cn__gcore_stream_done/stream_in.
  */
 #include <errno.h>
-#include <math.h>
 
 #include "core_int.h"
 
@@ -220,7 +219,7 @@ static uint64_t pushpull_interval(const struct cn__gcore *c)
     uint64_t base = c->cfg.t.push_pull_ms;
     if (n <= 32)
         return base;
-    return base * (uint64_t)(ceil(log2((double)n) - log2(32.0)) + 1.0);
+    return base * (uint64_t)(cn_ceil_log2(n) - 5 + 1); /* ceil(log2 n - log2 32) + 1 */
 }
 
 void cg_pushpull_tick(struct cn__gcore *c)

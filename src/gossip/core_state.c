@@ -5,7 +5,6 @@
  * described in gossip-notes.md 1.3, 1.6, 1.7.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 
 #include "core_int.h"
@@ -313,10 +312,11 @@ int cg_alive(struct cn__gcore *c, const struct cn__gm_alive *a, bool bootstrap)
 
 static uint64_t suspicion_min_ms(const struct cn__gcore *c, size_t n)
 {
-    double scale = log10(n < 1 ? 1.0 : (double)n);
+    double scale = cn_log10(n < 1 ? 1.0 : (double)n);
     if (scale < 1.0)
         scale = 1.0;
-    return (uint64_t)c->cfg.t.suspicion_mult * (uint64_t)(scale * 1000.0) *
+    /* Rounded to the ms: log10(1000) must give 3000, not 2999. */
+    return (uint64_t)c->cfg.t.suspicion_mult * (uint64_t)(scale * 1000.0 + 0.5) *
            c->cfg.t.probe_interval_ms / 1000;
 }
 
@@ -326,9 +326,9 @@ static uint64_t suspicion_timeout(const struct suspicion *s)
     uint64_t t;
     if (s->k < 1)
         return s->min_ms;
-    frac = log((double)s->n + 1.0) / log((double)s->k + 1.0);
+    frac = cn_ln((double)s->n + 1.0) / cn_ln((double)s->k + 1.0);
     raw = (double)s->max_ms - frac * (double)(s->max_ms - s->min_ms);
-    t = (uint64_t)floor(raw);
+    t = raw > 0.0 ? (uint64_t)raw : 0; /* floor, for raw >= 0 */
     return t < s->min_ms ? s->min_ms : t;
 }
 
