@@ -6,9 +6,16 @@
 #             GET ?consistent), 64 connections to the leader
 #   failover  SIGKILL the leader; time to the first write acknowledged through
 #             a survivor (kvprobe failover); restart it; median of FAILOVER_RUNS
+#   crss      first, on the fresh cluster: VmRSS of the leader after
+#             RSS_KEYS keys x 256 B written through the system's API
+#             (bar: cairn <= 1/3 of etcd)
+#   floor     bench/floor on the data dirs' filesystem: loopback round trip
+#             and one small append + fdatasync; PUT-1 p50 is printed
+#             against 2 x rtt + 1 x fsync
 # Uses run.sh's helpers (http, free_ports, load, preload, collect, get, R).
 # Data dirs of both (etcd members, cairn servers) are on ETCD_DATA (tmpfs by
-# default), so WAL fsyncs cost the same for both.
+# default; disk = a directory under DISK_DIR=/var/tmp), so WAL fsyncs cost
+# the same for both.
 # cairn's side runs only if three `cairn agent -server` agree on a leader;
 # otherwise it prints NOT MEASURED and why. No number is ever made up.
 
@@ -149,11 +156,30 @@ m_failover() { # sys proto: FAILOVER_RUNS x (SIGKILL leader, time first write, r
     R[failover.$sys.all_ms]=$(IFS=,; echo "${vals[*]}")
 }
 
+m_rss() { # sys proto leader: RSS of the leader before/after RSS_KEYS keys
+    local sys=$1 proto=$2 L=$3 i idle after anon others=""
+    idle=$(rss_kb "${M_PID[$L]}")
+    echo "--- crss.$sys: $RSS_KEYS keys x 256 B through the leader, then VmRSS"
+    preload "crss-$sys" "${M_PID[$L]}" "127.0.0.1:${M_HTTP[$L]}" "$proto" bench-rss/ "$RSS_KEYS" ||
+        return 0
+    sleep 1
+    after=$(rss_kb "${M_PID[$L]}")
+    anon=$(awk '/^RssAnon:/ {print $2}' "/proc/${M_PID[$L]}/status" 2>/dev/null || echo -1)
+    for i in 1 2 3; do
+        [ "$i" = "$L" ] || others+="${others:+, }$(mib "$(rss_kb "${M_PID[$i]}")")"
+    done
+    R[crss.$sys.idle_kb]=$idle R[crss.$sys.keys_kb]=$after R[crss.$sys.anon_kb]=$anon
+    R[crss.$sys.keys_n]=$RSS_KEYS
+    printf '    %s leader VmRSS: idle %s MiB, after %d keys %s MiB (RssAnon %s MiB); followers %s MiB\n' \
+        "$sys" "$(mib "$idle")" "$RSS_KEYS" "$(mib "$after")" "$(mib "$anon")" "$others"
+}
+
 m_measure() { # sys proto read-mode
     local sys=$1 proto=$2 mode=$3 L A P
     L=$("${sys}_leader")
     A=127.0.0.1:${M_HTTP[$L]} P=${M_PID[$L]}
     echo "    $sys: 3 members, leader m$L; clients talk to the leader; us/op counts the leader only"
+    m_rss "$sys" "$proto" "$L"
     echo "--- cput64.$sys: PUT, $CONNS connections"
     load "cput64.$sys" "$P" "$A" -P "$proto" -w put -x bench-cput64/ -c "$CONNS" -d "$DURATION" -W "$WARMUP"
     echo "--- cput1.$sys: PUT, 1 connection"
@@ -182,11 +208,48 @@ cluster_table() {
     done
     printf '%-40s | %26s | %26s |\n' "leader SIGKILL -> first write, median" \
         "$(get failover.etcd.median_ms) ms" "$(get failover.cairn.median_ms) ms"
+    e=$(get crss.etcd.keys_kb) k=$(get crss.cairn.keys_kb)
+    printf '%-40s | %26s | %26s | %s\n' "leader VmRSS after $RSS_KEYS keys x 256 B" \
+        "$(mib "${e/n\/a/-1}") MiB" "$(mib "${k/n\/a/-1}") MiB" \
+        "$(awk -v e="$e" -v k="$k" 'BEGIN { if (e > 0 && k > 0) printf "%.2fx (bar <= 0.33x)", k / e; else print "n/a" }')"
+    R[crss.cairn_over_etcd]=$(awk -v e="$e" -v k="$k" 'BEGIN { if (e > 0 && k > 0) printf "%.3f", k / e; else print "n/a" }')
+    floor_verdict
+}
+
+cluster_floor() { # measures the floor's parts on the data dirs' filesystem
+    echo "--- floor: loopback round trip, one small append + fdatasync in $ETCD_TMP ($DATA_FS)"
+    if [ ! -x "$FLOOR" ] || ! "$FLOOR" -n 500 -s 300 "$ETCD_TMP" > "$TMP/floor.out" 2>&1; then
+        echo "    floor: not measured ($FLOOR)"; cat "$TMP/floor.out" 2>/dev/null; return 0
+    fi
+    grep -v '^RESULT ' "$TMP/floor.out" | sed 's/^/    /'
+    collect floor "$TMP/floor.out"
+    # The cheapest of the three ways to make a small append durable.
+    R[floor.fsync_us]=$(printf '%s\n' "$(get floor.fsync_p50_us)" "$(get floor.fsync_falloc_p50_us)" \
+        "$(get floor.fsync_extend_p50_us)" | sort -g | head -1)
+    R[floor.put1_us]=$(awk -v r="$(get floor.rtt_p50_us)" -v f="$(get floor.fsync_us)" \
+        'BEGIN { printf "%d", 2 * r + f }')
+}
+
+floor_verdict() { # PUT at 1 connection against the floor
+    local fl sys p
+    fl=$(get floor.put1_us)
+    [ "$fl" != n/a ] || return 0
+    echo
+    echo "floor of a 3-member write on this machine ($DATA_FS): 2 x loopback rtt $(get floor.rtt_p50_us) us" \
+         "+ 1 x fdatasync $(get floor.fsync_us) us (p50; cheapest of the 3 ways) = $(ms "$fl") ms"
+    for sys in etcd cairn; do
+        p=$(get "cput1.$sys.p50_us")
+        [ "$p" != n/a ] || continue
+        printf '    %-6s PUT 1 conn p50 %s ms = %s x the floor\n' "$sys" "$(ms "$p")" \
+            "$(awk -v p="$p" -v f="$fl" 'BEGIN { if (f > 0) printf "%.1f", p / f; else print "n/a" }')"
+        R[cput1.$sys.over_floor]=$(awk -v p="$p" -v f="$fl" 'BEGIN { if (f > 0) printf "%.2f", p / f; else print "n/a" }')
+    done
 }
 
 cluster_section() {
     echo
-    echo "=== 3. three members on loopback (--cluster); data dirs of both on $ETCD_DATA"
+    echo "=== 3. three members on loopback (--cluster); data dirs of both on $ETCD_DATA ($ETCD_TMP, $DATA_FS)"
+    cluster_floor
     if [ $USE_ETCD = 1 ]; then
         M_SYS=etcd; etcd_setup
         if m_wait_agreed; then m_measure etcd etcd consistent
