@@ -66,7 +66,8 @@ else
     ETCD_DATA=disk
     ETCD_TMP=$(mktemp -d "${DISK_DIR:-/var/tmp}/cairn-bench-data.XXXXXX")
 fi
-DATA_FS=$(stat -f -c %T "$ETCD_TMP" 2>/dev/null || echo unknown)
+DATA_FS=$(df --output=fstype "$ETCD_TMP" 2>/dev/null | tail -n 1)
+[ -n "$DATA_FS" ] || DATA_FS=$(stat -f -c %T "$ETCD_TMP" 2>/dev/null || echo unknown)
 if [ "$ETCD_DATA" = disk ] && [ "$DATA_FS" = tmpfs ]; then
     echo "run.sh: ETCD_DATA=disk but $ETCD_TMP is on tmpfs; set DISK_DIR to a disk-backed directory" >&2
     exit 2
