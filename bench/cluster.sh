@@ -9,9 +9,10 @@
 #   crss      first, on the fresh cluster: VmRSS of the leader after
 #             RSS_KEYS keys x 256 B written through the system's API
 #             (bar: cairn <= 1/3 of etcd)
-#   floor     bench/floor on the data dirs' filesystem: loopback round trip
-#             and one small append + fdatasync; PUT-1 p50 is printed
-#             against 2 x rtt + 1 x fsync
+#   floor     bench/floor on the data dirs' filesystem, right before each
+#             system's cput1 (this VM's fsync cost moves by 10x within
+#             minutes): loopback round trip and one small append +
+#             fdatasync; PUT-1 p50 is printed against 2 x rtt + 1 x fsync
 # Uses run.sh's helpers (http, free_ports, load, preload, collect, get, R).
 # Data dirs of both (etcd members, cairn servers) are on ETCD_DATA (tmpfs by
 # default; disk = a directory under DISK_DIR=/var/tmp), so WAL fsyncs cost
@@ -182,6 +183,7 @@ m_measure() { # sys proto read-mode
     m_rss "$sys" "$proto" "$L"
     echo "--- cput64.$sys: PUT, $CONNS connections"
     load "cput64.$sys" "$P" "$A" -P "$proto" -w put -x bench-cput64/ -c "$CONNS" -d "$DURATION" -W "$WARMUP"
+    cluster_floor "$sys"
     echo "--- cput1.$sys: PUT, 1 connection"
     load "cput1.$sys" "$P" "$A" -P "$proto" -w put -x bench-cput1/ -c 1 -d "$DURATION" -W "$WARMUP"
     if preload "cluster-get-$sys" "$P" "$A" "$proto" bench-get/ "$GET_KEYS"; then
@@ -216,31 +218,31 @@ cluster_table() {
     floor_verdict
 }
 
-cluster_floor() { # measures the floor's parts on the data dirs' filesystem
-    echo "--- floor: loopback round trip, one small append + fdatasync in $ETCD_TMP ($DATA_FS)"
-    if [ ! -x "$FLOOR" ] || ! "$FLOOR" -n 500 -s 300 "$ETCD_TMP" > "$TMP/floor.out" 2>&1; then
-        echo "    floor: not measured ($FLOOR)"; cat "$TMP/floor.out" 2>/dev/null; return 0
+cluster_floor() { # sys: the floor's parts on the data dirs' filesystem, now
+    local f=floor.$1
+    echo "--- $f: loopback round trip, small append + fdatasync in $ETCD_TMP ($DATA_FS)"
+    if [ ! -x "$FLOOR" ] || ! "$FLOOR" -n 300 -s 300 "$ETCD_TMP" > "$TMP/$f.out" 2>&1; then
+        echo "    floor: not measured ($FLOOR)"; cat "$TMP/$f.out" 2>/dev/null; return 0
     fi
-    grep -v '^RESULT ' "$TMP/floor.out" | sed 's/^/    /'
-    collect floor "$TMP/floor.out"
+    grep -v '^RESULT ' "$TMP/$f.out" | sed 's/^/    /'
+    collect "$f" "$TMP/$f.out"
     # The cheapest of the three ways to make a small append durable.
-    R[floor.fsync_us]=$(printf '%s\n' "$(get floor.fsync_p50_us)" "$(get floor.fsync_falloc_p50_us)" \
-        "$(get floor.fsync_extend_p50_us)" | sort -g | head -1)
-    R[floor.put1_us]=$(awk -v r="$(get floor.rtt_p50_us)" -v f="$(get floor.fsync_us)" \
+    R[$f.fsync_us]=$(printf '%s\n' "$(get "$f.fsync_p50_us")" "$(get "$f.fsync_falloc_p50_us")" \
+        "$(get "$f.fsync_extend_p50_us")" | sort -g | head -1)
+    R[$f.put1_us]=$(awk -v r="$(get "$f.rtt_p50_us")" -v f="$(get "$f.fsync_us")" \
         'BEGIN { printf "%d", 2 * r + f }')
 }
 
-floor_verdict() { # PUT at 1 connection against the floor
+floor_verdict() { # PUT at 1 connection against the floor measured just before it
     local fl sys p
-    fl=$(get floor.put1_us)
-    [ "$fl" != n/a ] || return 0
     echo
-    echo "floor of a 3-member write on this machine ($DATA_FS): 2 x loopback rtt $(get floor.rtt_p50_us) us" \
-         "+ 1 x fdatasync $(get floor.fsync_us) us (p50; cheapest of the 3 ways) = $(ms "$fl") ms"
+    echo "floor of a 3-member write on this machine ($DATA_FS): 2 x loopback rtt + 1 x fdatasync"
+    echo "(p50s; fdatasync: the cheapest of bench/floor's 3 ways), measured right before each cput1"
     for sys in etcd cairn; do
-        p=$(get "cput1.$sys.p50_us")
-        [ "$p" != n/a ] || continue
-        printf '    %-6s PUT 1 conn p50 %s ms = %s x the floor\n' "$sys" "$(ms "$p")" \
+        p=$(get "cput1.$sys.p50_us") fl=$(get "floor.$sys.put1_us")
+        [ "$p" != n/a ] && [ "$fl" != n/a ] || continue
+        printf '    %-6s floor 2 x %s us + %s us = %s ms; PUT 1 conn p50 %s ms = %s x the floor\n' "$sys" \
+            "$(get "floor.$sys.rtt_p50_us")" "$(get "floor.$sys.fsync_us")" "$(ms "$fl")" "$(ms "$p")" \
             "$(awk -v p="$p" -v f="$fl" 'BEGIN { if (f > 0) printf "%.1f", p / f; else print "n/a" }')"
         R[cput1.$sys.over_floor]=$(awk -v p="$p" -v f="$fl" 'BEGIN { if (f > 0) printf "%.2f", p / f; else print "n/a" }')
     done
@@ -249,7 +251,6 @@ floor_verdict() { # PUT at 1 connection against the floor
 cluster_section() {
     echo
     echo "=== 3. three members on loopback (--cluster); data dirs of both on $ETCD_DATA ($ETCD_TMP, $DATA_FS)"
-    cluster_floor
     if [ $USE_ETCD = 1 ]; then
         M_SYS=etcd; etcd_setup
         if m_wait_agreed; then m_measure etcd etcd consistent

@@ -89,7 +89,6 @@ static void peer_connect(struct tpeer *p);
 
 /* ---- helpers ---- */
 
-#define put_be cn__rpc_put_be
 
 static int parse_addr(const char *addr, struct sockaddr_storage *sa)
 {
@@ -130,7 +129,7 @@ static struct wblock *wblock_new(struct cn_transport *t, uint8_t tag,
     memset(b, 0, sizeof *b);
     b->t = t;
     b->len = len;
-    put_be(b->data, len - 4, 4);
+    cn__rpc_put_be(b->data, len - 4, 4);
     b->data[4] = tag;
     if (head_len)
         memcpy(b->data + HDR_BYTES, head, head_len);
@@ -606,7 +605,7 @@ void cn_transport_call(struct cn_transport *t, const char *peer,
     pc = cn_calloc(1, sizeof *pc);
     if (pc) {
         pc->id = ++t->next_call_id;
-        put_be(pc->key, pc->id, 8);
+        cn__rpc_put_be(pc->key, pc->id, 8);
         pc->call = call;
         pc->peer = p;
         pc->deadline_ms = timeout_ms ? uv_now(t->loop) + timeout_ms : 0;
@@ -650,13 +649,13 @@ void cn_transport_reply(struct cn_transport *t, uint64_t conn_id, uint64_t id,
     struct wblock *b;
     if (!s || s->closing)
         return; /* The caller went away. */
-    put_be(head, id, 8);
-    put_be(head + 8, (uint32_t)r->rc, 4);
-    put_be(head + 12, r->meta.index, 8);
-    put_be(head + 20, r->meta.last_contact_ms, 8);
+    cn__rpc_put_be(head, id, 8);
+    cn__rpc_put_be(head + 8, (uint32_t)r->rc, 4);
+    cn__rpc_put_be(head + 12, r->meta.index, 8);
+    cn__rpc_put_be(head + 20, r->meta.last_contact_ms, 8);
     head[28] = r->meta.known_leader;
     head[29] = (uint8_t)r->meta.consistency;
-    put_be(head + 30, elen, 2);
+    cn__rpc_put_be(head + 30, elen, 2);
     memcpy(head + 32, r->errmsg, elen);
     b = wblock_new(t, CN_FRAME_RPC_RESP, head, 32 + elen,
                    r->rc < 0 ? NULL : r->reply.data, r->rc < 0 ? 0 : r->reply.len);
