@@ -12,12 +12,14 @@
 #    blocking-query wake latency, RSS of 10,000 parked blocking queries.
 # 3. --cluster: 3 members of etcd, then of cairn (when `cairn agent -server`
 #    forms a cluster; else NOT MEASURED) on loopback: PUT at 64 clients, p50
-#    at 1, linearizable read at 64, leader SIGKILL -> first acknowledged write.
+#    at 1, linearizable read at 64, leader SIGKILL -> first acknowledged write,
+#    leader RSS after RSS_KEYS keys, PUT at 1 against the floor (bench/floor).
 #
 # Knobs (environment): DURATION=10 WARMUP=2 CONNS=64 GET_KEYS=10000 REPEAT=1
 # (REPEAT=3: each side-by-side workload 3 times, the table shows the median run)
 # READY_RUNS=20 WATCH_TRIALS=200 PARK_N=10000 RSS_KEYS=100000
-# FAILOVER_RUNS=5 ETCD_DATA=tmpfs|disk (disk: under DISK_DIR=/var/tmp); CAIRN=path and ETCD=path override the binaries.
+# FAILOVER_RUNS=5 RSS_SETTLE_S=35 ETCD_DATA=tmpfs|disk (disk: a directory under
+# DISK_DIR=/var/tmp); CAIRN=path and ETCD=path override the binaries.
 # Every process started here is stopped on exit. The last block of output is
 # `key=value` lines between "=== summary" and "=== end".
 set -uo pipefail
