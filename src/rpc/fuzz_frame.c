@@ -138,7 +138,11 @@ static size_t next_chunk(struct cn_prng *rng, uint8_t mode, size_t left)
 {
     static const uint64_t max[4] = {0, 1, 8, 4096};
     uint64_t m = max[mode & 3];
-    return m == 0 ? left : CN_MIN(left, (size_t)(1 + cn_prng_below(rng, m)));
+    size_t want;
+    if (m == 0)
+        return left;
+    want = (size_t)(1 + cn_prng_below(rng, m)); /* Once: CN_MIN evaluates twice. */
+    return CN_MIN(left, want);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
