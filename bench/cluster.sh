@@ -6,12 +6,23 @@
 #             GET ?consistent), 64 connections to the leader
 #   failover  SIGKILL the leader; time to the first write acknowledged through
 #             a survivor (kvprobe failover); restart it; median of FAILOVER_RUNS
+#   crss      first, on the fresh cluster: VmRSS of the leader after
+#             RSS_KEYS keys x 256 B written through the system's API
+#             (bar: cairn <= 1/3 of etcd)
+#   floor     bench/floor on the data dirs' filesystem, right before each
+#             system's cput1 (this VM's fsync cost moves by 10x within
+#             minutes): loopback round trip and one small append +
+#             fdatasync; PUT-1 p50 is printed against 2 x rtt p50 + 1 x
+#             fsync p10 (p10: the host throttles this VM's disk in bursts)
 # Uses run.sh's helpers (http, free_ports, load, preload, collect, get, R).
 # Data dirs of both (etcd members, cairn servers) are on ETCD_DATA (tmpfs by
-# default), so WAL fsyncs cost the same for both.
+# default; disk = a directory under DISK_DIR=/var/tmp), so WAL fsyncs cost
+# the same for both.
 # cairn's side runs only if three `cairn agent -server` agree on a leader;
 # otherwise it prints NOT MEASURED and why. No number is ever made up.
 
+# Second RSS reading, past cairn's 30 s snapshot check (0: skip).
+if [ "$QUICK" = 1 ]; then RSS_SETTLE_S=${RSS_SETTLE_S:-0}; else RSS_SETTLE_S=${RSS_SETTLE_S:-35}; fi
 declare -a M_PID=() M_HTTP=() M_A=() M_B=() M_C=()  # per member 1..3
 M_SYS="" M_INIT=""
 
@@ -149,13 +160,44 @@ m_failover() { # sys proto: FAILOVER_RUNS x (SIGKILL leader, time first write, r
     R[failover.$sys.all_ms]=$(IFS=,; echo "${vals[*]}")
 }
 
+m_rss() { # sys proto leader: RSS of the leader before/after RSS_KEYS keys
+    local sys=$1 proto=$2 L=$3 i idle after anon others=""
+    idle=$(rss_kb "${M_PID[$L]}")
+    echo "--- crss.$sys: $RSS_KEYS keys x 256 B through the leader, then VmRSS"
+    preload "crss-$sys" "${M_PID[$L]}" "127.0.0.1:${M_HTTP[$L]}" "$proto" bench-rss/ "$RSS_KEYS" ||
+        return 0
+    sleep 1
+    after=$(rss_kb "${M_PID[$L]}")
+    anon=$(awk '/^RssAnon:/ {print $2}' "/proc/${M_PID[$L]}/status" 2>/dev/null || echo -1)
+    for i in 1 2 3; do
+        [ "$i" = "$L" ] || others+="${others:+, }$(mib "$(rss_kb "${M_PID[$i]}")")"
+    done
+    R[crss.$sys.idle_kb]=$idle R[crss.$sys.keys_kb]=$after R[crss.$sys.anon_kb]=$anon
+    R[crss.$sys.keys_n]=$RSS_KEYS
+    printf '    %s leader VmRSS: idle %s MiB, after %d keys %s MiB (RssAnon %s MiB); followers %s MiB\n' \
+        "$sys" "$(mib "$idle")" "$RSS_KEYS" "$(mib "$after")" "$(mib "$anon")" "$others"
+    # Both keep the whole Raft log in memory until a snapshot compacts it
+    # (etcd 3.4: every 100,000 entries; cairn: checked every 30 s, 16,384).
+    [ "$RSS_SETTLE_S" -gt 0 ] || return 0
+    sleep "$RSS_SETTLE_S"
+    R[crss.$sys.settled_kb]=$(rss_kb "${M_PID[$L]}")
+    others=""
+    for i in 1 2 3; do
+        [ "$i" = "$L" ] || others+="${others:+, }$(mib "$(rss_kb "${M_PID[$i]}")")"
+    done
+    printf '    %s leader VmRSS %d s later, idle: %s MiB; followers %s MiB\n' "$sys" "$RSS_SETTLE_S" \
+        "$(mib "$(get "crss.$sys.settled_kb")")" "$others"
+}
+
 m_measure() { # sys proto read-mode
     local sys=$1 proto=$2 mode=$3 L A P
     L=$("${sys}_leader")
     A=127.0.0.1:${M_HTTP[$L]} P=${M_PID[$L]}
     echo "    $sys: 3 members, leader m$L; clients talk to the leader; us/op counts the leader only"
+    m_rss "$sys" "$proto" "$L"
     echo "--- cput64.$sys: PUT, $CONNS connections"
     load "cput64.$sys" "$P" "$A" -P "$proto" -w put -x bench-cput64/ -c "$CONNS" -d "$DURATION" -W "$WARMUP"
+    cluster_floor "$sys"
     echo "--- cput1.$sys: PUT, 1 connection"
     load "cput1.$sys" "$P" "$A" -P "$proto" -w put -x bench-cput1/ -c 1 -d "$DURATION" -W "$WARMUP"
     if preload "cluster-get-$sys" "$P" "$A" "$proto" bench-get/ "$GET_KEYS"; then
@@ -182,11 +224,55 @@ cluster_table() {
     done
     printf '%-40s | %26s | %26s |\n' "leader SIGKILL -> first write, median" \
         "$(get failover.etcd.median_ms) ms" "$(get failover.cairn.median_ms) ms"
+    e=$(get crss.etcd.keys_kb) k=$(get crss.cairn.keys_kb)
+    printf '%-40s | %26s | %26s | %s\n' "leader VmRSS after $RSS_KEYS keys x 256 B" \
+        "$(mib "${e/n\/a/-1}") MiB" "$(mib "${k/n\/a/-1}") MiB" \
+        "$(awk -v e="$e" -v k="$k" 'BEGIN { if (e > 0 && k > 0) printf "%.2fx (bar <= 0.33x)", k / e; else print "n/a" }')"
+    R[crss.cairn_over_etcd]=$(awk -v e="$e" -v k="$k" 'BEGIN { if (e > 0 && k > 0) printf "%.3f", k / e; else print "n/a" }')
+    if [ "$RSS_SETTLE_S" -gt 0 ]; then
+        e=$(get crss.etcd.settled_kb) k=$(get crss.cairn.settled_kb)
+        printf '%-40s | %26s | %26s | %s\n' "  the same, ${RSS_SETTLE_S} s later (idle)" \
+            "$(mib "${e/n\/a/-1}") MiB" "$(mib "${k/n\/a/-1}") MiB" \
+            "$(awk -v e="$e" -v k="$k" 'BEGIN { if (e > 0 && k > 0) printf "%.2fx", k / e; else print "n/a" }')"
+    fi
+    floor_verdict
+}
+
+cluster_floor() { # sys: the floor's parts on the data dirs' filesystem, now
+    local f=floor.$1
+    echo "--- $f: loopback round trip, small append + fdatasync in $ETCD_TMP ($DATA_FS)"
+    if [ ! -x "$FLOOR" ] || ! "$FLOOR" -n 300 -s 300 "$ETCD_TMP" > "$TMP/$f.out" 2>&1; then
+        echo "    floor: not measured ($FLOOR)"; cat "$TMP/$f.out" 2>/dev/null; return 0
+    fi
+    grep -v '^RESULT ' "$TMP/$f.out" | sed 's/^/    /'
+    collect "$f" "$TMP/$f.out"
+    # The cheapest of the three ways to make a small append durable, p10:
+    # this VM's disk is throttled by the host in bursts (fdatasync ~4 ms
+    # instead of ~0.07 ms), so the p50 depends on the moment.
+    R[$f.fsync_us]=$(printf '%s\n' "$(get "$f.fsync_p10_us")" "$(get "$f.fsync_falloc_p10_us")" \
+        "$(get "$f.fsync_extend_p10_us")" | sort -g | head -1)
+    R[$f.put1_us]=$(awk -v r="$(get "$f.rtt_p50_us")" -v f="$(get "$f.fsync_us")" \
+        'BEGIN { printf "%d", 2 * r + f }')
+}
+
+floor_verdict() { # PUT at 1 connection against the floor measured just before it
+    local fl sys p
+    echo
+    echo "floor of a 3-member write on this machine ($DATA_FS): 2 x loopback rtt + 1 x fdatasync"
+    echo "(rtt p50; fdatasync p10 of the cheapest of bench/floor's 3 ways), measured right before each cput1"
+    for sys in etcd cairn; do
+        p=$(get "cput1.$sys.p50_us") fl=$(get "floor.$sys.put1_us")
+        [ "$p" != n/a ] && [ "$fl" != n/a ] || continue
+        printf '    %-6s floor 2 x %s us + %s us = %s ms; PUT 1 conn p50 %s ms = %s x the floor\n' "$sys" \
+            "$(get "floor.$sys.rtt_p50_us")" "$(get "floor.$sys.fsync_us")" "$(ms "$fl")" "$(ms "$p")" \
+            "$(awk -v p="$p" -v f="$fl" 'BEGIN { if (f > 0) printf "%.1f", p / f; else print "n/a" }')"
+        R[cput1.$sys.over_floor]=$(awk -v p="$p" -v f="$fl" 'BEGIN { if (f > 0) printf "%.2f", p / f; else print "n/a" }')
+    done
 }
 
 cluster_section() {
     echo
-    echo "=== 3. three members on loopback (--cluster); data dirs of both on $ETCD_DATA"
+    echo "=== 3. three members on loopback (--cluster); data dirs of both on $ETCD_DATA ($ETCD_TMP, $DATA_FS)"
     if [ $USE_ETCD = 1 ]; then
         M_SYS=etcd; etcd_setup
         if m_wait_agreed; then m_measure etcd etcd consistent

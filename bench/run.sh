@@ -16,12 +16,14 @@
 #    REGISTRY=0 skips it.
 # 3. --cluster: 3 members of etcd, then of cairn (when `cairn agent -server`
 #    forms a cluster; else NOT MEASURED) on loopback: PUT at 64 clients, p50
-#    at 1, linearizable read at 64, leader SIGKILL -> first acknowledged write.
+#    at 1, linearizable read at 64, leader SIGKILL -> first acknowledged write,
+#    leader RSS after RSS_KEYS keys, PUT at 1 against the floor (bench/floor).
 #
 # Knobs (environment): DURATION=10 WARMUP=2 CONNS=64 GET_KEYS=10000 REPEAT=1
 # (REPEAT=3: each side-by-side workload 3 times, the table shows the median run)
 # READY_RUNS=20 WATCH_TRIALS=200 PARK_N=10000 RSS_KEYS=100000
-# FAILOVER_RUNS=5 ETCD_DATA=tmpfs|disk; CAIRN=path and ETCD=path override the binaries.
+# FAILOVER_RUNS=5 RSS_SETTLE_S=35 ETCD_DATA=tmpfs|disk (disk: a directory under
+# DISK_DIR=/var/tmp); CAIRN=path and ETCD=path override the binaries.
 # Every process started here is stopped on exit. The last block of output is
 # `key=value` lines between "=== summary" and "=== end".
 set -uo pipefail
@@ -51,6 +53,7 @@ ETCD_DATA=${ETCD_DATA:-tmpfs}
 
 KVLOAD=$BUILD/bench/kvload
 KVPROBE=$BUILD/bench/kvprobe
+FLOOR=$BUILD/bench/floor
 CAIRN=${CAIRN:-$BUILD/cairn}
 ETCD=${ETCD:-/usr/bin/etcd}
 PY=/usr/bin/python3
@@ -60,11 +63,20 @@ for b in "$KVLOAD" "$KVPROBE"; do
 done
 
 TMP=$(mktemp -d /tmp/cairn-bench.XXXXXX)
+# Data dirs (etcd members, cairn servers): tmpfs, or a real disk under
+# DISK_DIR (/var/tmp: /tmp is tmpfs on many systems), so fsyncs cost what
+# they cost. DATA_FS records the filesystem type they ended up on.
 if [ "$ETCD_DATA" = tmpfs ] && [ -d /dev/shm ]; then
     ETCD_TMP=$(mktemp -d /dev/shm/cairn-bench-etcd.XXXXXX)
 else
-    ETCD_DATA=disk ETCD_TMP=$TMP/etcd
-    mkdir -p "$ETCD_TMP"
+    ETCD_DATA=disk
+    ETCD_TMP=$(mktemp -d "${DISK_DIR:-/var/tmp}/cairn-bench-data.XXXXXX")
+fi
+DATA_FS=$(df --output=fstype "$ETCD_TMP" 2>/dev/null | tail -n 1)
+[ -n "$DATA_FS" ] || DATA_FS=$(stat -f -c %T "$ETCD_TMP" 2>/dev/null || echo unknown)
+if [ "$ETCD_DATA" = disk ] && [ "$DATA_FS" = tmpfs ]; then
+    echo "run.sh: ETCD_DATA=disk but $ETCD_TMP is on tmpfs; set DISK_DIR to a disk-backed directory" >&2
+    exit 2
 fi
 PIDS=()
 declare -A R=()  # results: R[name.key]=value
@@ -377,7 +389,7 @@ header() {
     R[machine.cores]=$(nproc) R[machine.cpu]=${cpu// /_} R[machine.mem_gib]=$mem
     R[machine.loadavg_start]=${load%% *} R[cairn.commit]=$ver
     R[bench.duration_s]=$DURATION R[bench.warmup_s]=$WARMUP R[bench.conns]=$CONNS
-    R[etcd.data]=$ETCD_DATA
+    R[etcd.data]=$ETCD_DATA R[data.fs]=$DATA_FS
     echo "=== cairn benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine: $cpu, $(nproc) cores, $mem GiB RAM, Linux $(uname -r); load average at start: $load"
     echo "NOTE: the load generator (kvload, one epoll thread) runs on the same machine and"
@@ -387,7 +399,7 @@ header() {
     echo "cairn: $ver, $CAIRN"
     if [ $USE_ETCD = 1 ]; then
         R[etcd.version]=$("$ETCD" --version | awk '/^etcd Version/ { print $3 }')
-        echo "etcd:  $("$ETCD" --version | head -1), data dir on $ETCD_DATA$( [ "$ETCD_DATA" = tmpfs ] &&
+        echo "etcd:  $("$ETCD" --version | head -1), data dir on $ETCD_DATA ($ETCD_TMP, $DATA_FS)$( [ "$ETCD_DATA" = tmpfs ] &&
             echo ' (fsync nearly free: the closest match to cairn -dev, which keeps state in memory)')"
         echo "       etcd's JSON gateway proxies each request to its own gRPC server over loopback;"
         echo "       its native gRPC API is faster than the numbers here."

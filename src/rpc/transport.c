@@ -12,12 +12,12 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "rpc.h"
+#include "rpc_int.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 #define TICK_MS 100          /* Call-timeout scan. */
-#define HDR_BYTES 5
+#define HDR_BYTES CN__RPC_HDR_BYTES
 
 struct tpeer;
 
@@ -27,10 +27,7 @@ struct tsock {
     struct tpeer *peer;      /* NULL for inbound. */
     uint64_t id;
     struct tsock *next, *prev; /* Inbound list. */
-    uint8_t hdr[HDR_BYTES];
-    size_t hdr_got;
-    uint32_t frame_len;      /* Tag + payload. */
-    struct cn_buf frame;
+    struct cn__rpc_reader rd; /* Frame reassembly (rpc/frame.c). */
     bool closing;
 };
 
@@ -92,19 +89,6 @@ static void peer_connect(struct tpeer *p);
 
 /* ---- helpers ---- */
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static int parse_addr(const char *addr, struct sockaddr_storage *sa)
 {
@@ -145,7 +129,7 @@ static struct wblock *wblock_new(struct cn_transport *t, uint8_t tag,
     memset(b, 0, sizeof *b);
     b->t = t;
     b->len = len;
-    put_be(b->data, len - 4, 4);
+    cn__rpc_put_be(b->data, len - 4, 4);
     b->data[4] = tag;
     if (head_len)
         memcpy(b->data + HDR_BYTES, head, head_len);
@@ -331,7 +315,7 @@ static struct tsock *sock_new(struct cn_transport *t)
         return NULL;
     s->t = t;
     s->id = ++t->next_sock_id;
-    cn_buf_init(&s->frame, CN_FRAME_BYTES_MAX);
+    cn__rpc_reader_init(&s->rd);
     uv_tcp_init(t->loop, &s->tcp);
     s->tcp.data = s;
     t->open_handles++;
@@ -390,35 +374,30 @@ static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
 
 static void deliver_response(struct cn_transport *t, const uint8_t *p, size_t n)
 {
+    struct cn__rpc_resp r;
     struct pcall *pc;
     struct cn_rpc_call *call;
-    uint8_t key[8];
-    size_t errlen;
-    /* [u64 id][i32 rc][u64 index][u64 lc][u8 kl][u8 cons][u16 elen][err][reply] */
-    if (n < 8 + 4 + 8 + 8 + 1 + 1 + 2) {
+    int rc = cn__rpc_resp_decode(p, n, &r);
+
+    if (!r.has_key) {
         t->stats.bad_frames++;
         return;
     }
-    memcpy(key, p, 8);
-    pc = cn_map_get(&t->calls_by_id, key, 8);
+    pc = cn_map_get(&t->calls_by_id, r.key, 8);
     if (!pc)
         return; /* Cancelled or timed out meanwhile. */
-    call = pc->call;
-    call->rc = (int32_t)(uint32_t)get_be(p + 8, 4);
-    call->meta.index = get_be(p + 12, 8);
-    call->meta.last_contact_ms = get_be(p + 20, 8);
-    call->meta.known_leader = p[28] != 0;
-    call->meta.consistency = p[29] <= CN_CONSISTENCY_CONSISTENT ? p[29] : 0;
-    errlen = (size_t)get_be(p + 30, 2);
-    if (errlen > n - 32 || errlen >= sizeof call->errmsg || call->rc > 0) {
+    if (rc < 0) {
         t->stats.bad_frames++;
         call_fail(t, pc, CN_EMALFORMED, "malformed response");
         return;
     }
-    memcpy(call->errmsg, p + 32, errlen);
-    call->errmsg[errlen] = 0;
+    call = pc->call;
+    call->rc = r.rc;
+    call->meta = r.meta;
+    memcpy(call->errmsg, r.errmsg, r.errmsg_len);
+    call->errmsg[r.errmsg_len] = 0;
     cn_buf_reset(&call->reply);
-    if (cn_buf_append(&call->reply, p + 32 + errlen, n - 32 - errlen) < 0) {
+    if (cn_buf_append(&call->reply, r.reply, r.reply_len) < 0) {
         call_fail(t, pc, CN_ETOOBIG, "response too large");
         return;
     }
@@ -430,35 +409,25 @@ static void deliver_response(struct cn_transport *t, const uint8_t *p, size_t n)
 static void deliver(struct tsock *s)
 {
     struct cn_transport *t = s->t;
-    const uint8_t *p = s->frame.data;
-    size_t n = s->frame.len;
-    uint8_t tag = s->hdr[4];
+    const uint8_t *p = s->rd.frame.data;
+    size_t n = s->rd.frame.len;
+    struct cn__rpc_req req;
 
     t->stats.frames_in++;
-    switch (tag) {
+    switch (cn__rpc_reader_tag(&s->rd)) {
     case CN_FRAME_RAFT:
         if (t->h.on_raft)
             t->h.on_raft(t->h.ctx, p, n);
         break;
-    case CN_FRAME_RPC_REQ: {
-        char dc[64];
-        size_t dl = n >= 11 ? p[10] : 0;
-        if (n < 11 || s->peer || p[8] == 0 || p[8] >= CN_RPC_METHOD_MAX || p[9] > 1 ||
-            dl >= sizeof dc || dl > n - 11) {
-            t->stats.bad_frames++;
-            break;
-        }
-        memcpy(dc, p + 11, dl);
-        dc[dl] = '\0';
-        if (memchr(dc, 0, dl)) { /* No NULs inside a name. */
+    case CN_FRAME_RPC_REQ:
+        if (s->peer || cn__rpc_req_decode(p, n, &req) < 0) {
             t->stats.bad_frames++;
             break;
         }
         if (t->h.on_rpc)
-            t->h.on_rpc(t->h.ctx, s->id, get_be(p, 8), (enum cn_rpc_method)p[8], p[9] != 0,
-                        dc, p + 11 + dl, n - 11 - dl);
+            t->h.on_rpc(t->h.ctx, s->id, req.id, req.method, req.forwarded, req.dc, req.args,
+                        req.args_len);
         break;
-    }
     case CN_FRAME_RPC_RESP:
         deliver_response(t, p, n);
         break;
@@ -472,37 +441,20 @@ static void deliver(struct tsock *s)
 static bool sock_feed(struct tsock *s, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        if (s->hdr_got < HDR_BYTES) {
-            size_t take = CN_MIN(n, HDR_BYTES - s->hdr_got);
-            memcpy(s->hdr + s->hdr_got, p, take);
-            s->hdr_got += take;
-            p += take;
-            n -= take;
-            if (s->hdr_got < HDR_BYTES)
-                return true;
-            s->frame_len = (uint32_t)get_be(s->hdr, 4);
-            /* Checked before a single byte is allocated for it. */
-            if (s->frame_len < 1 || s->frame_len > CN_FRAME_BYTES_MAX) {
+        size_t used;
+        int rc = cn__rpc_reader_feed(&s->rd, p, n, &used);
+        p += used;
+        n -= used;
+        if (rc < 0) {
+            if (rc == CN_EMALFORMED) /* A declared length out of bounds. */
                 s->t->stats.bad_frames++;
-                return false;
-            }
-            cn_buf_reset(&s->frame);
-        }
-        size_t want = s->frame_len - 1 - s->frame.len;
-        size_t take = CN_MIN(n, want);
-        if (take && cn_buf_append(&s->frame, p, take) < 0)
             return false;
-        p += take;
-        n -= take;
-        if (s->frame.len == s->frame_len - 1) {
+        }
+        if (rc == 1) {
             deliver(s);
             if (s->closing)
                 return false;
-            s->hdr_got = 0;
-            if (s->frame.cap > (1u << 20))
-                cn_buf_close(&s->frame); /* Don't keep a big frame's memory. */
-            else
-                cn_buf_reset(&s->frame);
+            cn__rpc_reader_next(&s->rd);
         }
     }
     return true;
@@ -655,7 +607,7 @@ void cn_transport_call(struct cn_transport *t, const char *peer,
     pc = cn_calloc(1, sizeof *pc);
     if (pc) {
         pc->id = ++t->next_call_id;
-        put_be(pc->key, pc->id, 8);
+        cn__rpc_put_be(pc->key, pc->id, 8);
         pc->call = call;
         pc->peer = p;
         pc->deadline_ms = timeout_ms ? uv_now(t->loop) + timeout_ms : 0;
@@ -703,13 +655,13 @@ void cn_transport_reply(struct cn_transport *t, uint64_t conn_id, uint64_t id,
     struct wblock *b;
     if (!s || s->closing)
         return; /* The caller went away. */
-    put_be(head, id, 8);
-    put_be(head + 8, (uint32_t)r->rc, 4);
-    put_be(head + 12, r->meta.index, 8);
-    put_be(head + 20, r->meta.last_contact_ms, 8);
+    cn__rpc_put_be(head, id, 8);
+    cn__rpc_put_be(head + 8, (uint32_t)r->rc, 4);
+    cn__rpc_put_be(head + 12, r->meta.index, 8);
+    cn__rpc_put_be(head + 20, r->meta.last_contact_ms, 8);
     head[28] = r->meta.known_leader;
     head[29] = (uint8_t)r->meta.consistency;
-    put_be(head + 30, elen, 2);
+    cn__rpc_put_be(head + 30, elen, 2);
     memcpy(head + 32, r->errmsg, elen);
     b = wblock_new(t, CN_FRAME_RPC_RESP, head, 32 + elen,
                    r->rc < 0 ? NULL : r->reply.data, r->rc < 0 ? 0 : r->reply.len);
@@ -739,7 +691,7 @@ static void on_sock_closed(uv_handle_t *h)
 {
     struct tsock *s = h->data;
     struct cn_transport *t = s->t;
-    cn_buf_close(&s->frame);
+    cn__rpc_reader_close(&s->rd);
     cn_free(s);
     t->open_handles--;
     maybe_stopped(t);
