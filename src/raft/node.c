@@ -432,6 +432,8 @@ static void on_tick(uv_timer_t *t)
     }
     cn_raft_tick(n->core);
     cn__raft_node_pump(n);
+    /* Also when idle: a lone server has no batches to trigger it. */
+    cn__raft_node_maybe_snapshot(n);
 }
 
 /* ---- status ---- */

@@ -1,6 +1,7 @@
 /* raft/node_disk.c - the shell's disk side: recovery, the writer thread
  * (group commit), forked snapshots and log compaction. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -320,6 +321,9 @@ static void compact_core(struct cn_raft_node *n, uint64_t index, const uint8_t *
     n->stats.pub.snapshots_taken++;
     if (index > trailing(n))
         request_compaction(n, index - trailing(n));
+    /* The core just freed the log prefix (often most of the heap's
+     * recent growth): hand the free pages back to the kernel. */
+    malloc_trim(0);
 }
 
 static void snapshot_in_memory(struct cn_raft_node *n)
