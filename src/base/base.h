@@ -104,6 +104,22 @@ void *cn_memdup(const void *p, size_t n);
 /* Test hook: -1 disables injection (the default). */
 void cn_alloc_fail_after(long n);
 
+/* A pool for allocations freed roughly in the order they were made (Raft
+ * log entries: compaction frees the oldest). Small ones are carved from
+ * 256 KiB chunks that go back to the system whole once everything in them
+ * is freed; mixed in with long-lived small allocations (the state store's
+ * rows), the same payloads from malloc leave the heap fragmented and the
+ * memory resident after compaction. One thread; cn_fifo_free needs no
+ * pool. Zero-initialise the struct; cn_fifo_close drops the pool's hold
+ * on its current chunk (allocations stay valid until freed). */
+struct cn_fifo {
+    uint8_t *chunk;
+    size_t used;
+};
+void *cn_fifo_alloc(struct cn_fifo *f, size_t n);
+void cn_fifo_free(void *p);
+void cn_fifo_close(struct cn_fifo *f);
+
 /* ------------------------------------------------------------------ */
 /* Bounded byte buffer (STYLE.md 2.5). Appending past max -> -EMSGSIZE. */
 

@@ -447,7 +447,8 @@ int cn_raft_bootstrap(struct cn_raft *r, const struct cn_raft_conf *conf)
         return rc;
     }
     len = b.len;
-    data = cn_buf_steal(&b, &len);
+    data = cn__log_dup(&r->log, b.data, len);
+    cn_buf_close(&b);
     if (!data)
         return -ENOMEM;
     rc = cn__log_append_owned(&r->log, 1, CN_RAFT_ENTRY_CONF, data,

@@ -178,7 +178,8 @@ int cn_raft_change(struct cn_raft *r, enum cn_raft_change_op op, uint64_t id,
         return rc;
     }
     len = b.len;
-    data = cn_buf_steal(&b, &len);
+    data = cn__log_dup(&r->log, b.data, len);
+    cn_buf_close(&b);
     if (!data)
         return -ENOMEM;
     rc = cn__log_append_owned(&r->log, r->term, CN_RAFT_ENTRY_CONF, data,

@@ -46,6 +46,14 @@ static int reserve_one(struct cn__raft_log *l)
     return 0;
 }
 
+uint8_t *cn__log_dup(struct cn__raft_log *l, const void *p, size_t n)
+{
+    uint8_t *d = cn_fifo_alloc(&l->payloads, n);
+    if (d)
+        memcpy(d, p, n);
+    return d;
+}
+
 int cn__log_append_owned(struct cn__raft_log *l, uint64_t term, uint8_t kind,
                          uint8_t *data, uint32_t len, uint64_t cookie)
 {
@@ -54,7 +62,7 @@ int cn__log_append_owned(struct cn__raft_log *l, uint64_t term, uint8_t kind,
     CN_ASSERT(term >= cn__log_last_term(l) || l->n == 0);
     CN_ASSERT(len == 0 || data != NULL);
     if (reserve_one(l) < 0) {
-        cn_free(data);
+        cn_fifo_free(data);
         return -ENOMEM;
     }
     e = &l->ents[l->head + l->n];
@@ -74,7 +82,7 @@ int cn__log_append(struct cn__raft_log *l, const struct cn_raft_entry *e)
 
     CN_ASSERT(e->index == cn__log_last(l) + 1);
     if (e->len > 0) {
-        data = cn_memdup(e->data, e->len);
+        data = cn__log_dup(l, e->data, e->len);
         if (!data)
             return -ENOMEM;
     }
@@ -86,7 +94,7 @@ void cn__log_truncate_after(struct cn__raft_log *l, uint64_t index)
     CN_ASSERT(index >= l->prev_index);
     while (cn__log_last(l) > index) {
         struct cn_raft_entry *e = cn__log_at(l, cn__log_last(l));
-        cn_free(e->data);
+        cn_fifo_free(e->data);
         e->data = NULL;
         l->n--;
     }
@@ -102,7 +110,7 @@ void cn__log_compact(struct cn__raft_log *l, uint64_t index)
     term = cn__log_term(l, index);
     while (l->prev_index < index) {
         struct cn_raft_entry *e = &l->ents[l->head];
-        cn_free(e->data);
+        cn_fifo_free(e->data);
         e->data = NULL;
         l->head++;
         l->n--;
@@ -125,6 +133,7 @@ void cn__log_reset(struct cn__raft_log *l, uint64_t index, uint64_t term)
 void cn__log_close(struct cn__raft_log *l)
 {
     cn__log_truncate_after(l, l->prev_index);
+    cn_fifo_close(&l->payloads);
     cn_free(l->ents);
     memset(l, 0, sizeof *l);
 }

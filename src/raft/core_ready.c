@@ -26,7 +26,7 @@ int cn_raft_propose(struct cn_raft *r, const void *data, size_t len,
         r->uncommitted_bytes + len > r->cfg.uncommitted_bytes_max)
         return CN_ELIMIT;
     if (len > 0) {
-        copy = cn_memdup(data, len);
+        copy = cn__log_dup(&r->log, data, len);
         if (!copy)
             return -ENOMEM;
     }

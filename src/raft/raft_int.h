@@ -32,6 +32,7 @@ struct cn__raft_log {
     struct cn_raft_entry *ents;
     size_t head, n, cap;
     uint64_t prev_index, prev_term;
+    struct cn_fifo payloads;          /* Entry data: freed oldest first. */
 };
 
 static inline uint64_t cn__log_last(const struct cn__raft_log *l)
@@ -50,7 +51,9 @@ uint64_t cn__log_term(const struct cn__raft_log *l, uint64_t index);
 uint64_t cn__log_last_term(const struct cn__raft_log *l);
 /* Appends a copy of e (e->index must be last + 1). 0 or -ENOMEM. */
 int cn__log_append(struct cn__raft_log *l, const struct cn_raft_entry *e);
-/* Takes ownership of data (freed on failure too). */
+/* A copy of p in the log's payload pool (NULL: out of memory). */
+uint8_t *cn__log_dup(struct cn__raft_log *l, const void *p, size_t n);
+/* Takes ownership of data from cn__log_dup (freed on failure too). */
 int cn__log_append_owned(struct cn__raft_log *l, uint64_t term, uint8_t kind,
                          uint8_t *data, uint32_t len, uint64_t cookie);
 void cn__log_truncate_after(struct cn__raft_log *l, uint64_t index);
