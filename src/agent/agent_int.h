@@ -10,6 +10,7 @@
 #include "rpc/rpc.h"
 
 struct cn_server;
+struct cn__dnsbe;
 
 struct cn_agent {
     uv_loop_t *loop;
@@ -28,7 +29,14 @@ struct cn_agent {
     struct cn__events *events;
     struct cn__waiter *waiters;
     uv_signal_t sig_hup;
+    struct cn__dnsbe *dns;         /* DNS server + backend; NULL if off. */
 };
+
+/* dns_backend.c: the DNS interface on client_addr:dns_port (-1: off). */
+int cn__agent_dns_start(struct cn_agent *a, char *errmsg);
+/* Cancels lookups in flight and closes the sockets (freed from the loop). */
+void cn__agent_dns_stop(struct cn_agent *a);
+int cn__agent_dns_port(const struct cn_agent *a);  /* -1 if off. */
 
 /* api/routes.c */
 extern const struct cn_route cn__api_routes[];

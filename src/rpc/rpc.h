@@ -101,6 +101,9 @@ struct cn_rpc_call {
     /* Set by a server on calls that arrived from another server: they
      * are never forwarded again (no forwarding loops). */
     bool forwarded;
+    /* Target datacenter ("" = the caller's own): ?dc= travels with the
+     * call, and the first server outside it forwards over the WAN. */
+    char dc[64];
 };
 
 /* Limits on a call's two buffers: a maximal txn or KV value plus framing

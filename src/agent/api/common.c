@@ -82,6 +82,9 @@ struct cn_rpc_call *cn__api_call_new(struct cn_http_req *req,
         return NULL;
     cn_rpc_call_init(&ac->call, method);
     ac->call.done = on_call_done;
+    const struct cn_http_param *dc = cn_http_param(req, "dc");
+    if (dc && dc->value_len && dc->value_len < sizeof ac->call.dc)
+        memcpy(ac->call.dc, dc->value, dc->value_len + 1);
     ac->req = req;
     ac->done = done;
     req->handler_ctx = ac;
