@@ -37,6 +37,8 @@ int cn__agent_dns_start(struct cn_agent *a, char *errmsg);
 /* Cancels lookups in flight and closes the sockets (freed from the loop). */
 void cn__agent_dns_stop(struct cn_agent *a);
 int cn__agent_dns_port(const struct cn_agent *a);  /* -1 if off. */
+/* Fuzz target hook: runs every RPC-reply decoder over p (never crashes). */
+int cn__agent_dns_decode_fuzz(const uint8_t *p, size_t len);
 
 /* api/routes.c */
 extern const struct cn_route cn__api_routes[];

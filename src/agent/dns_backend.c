@@ -669,57 +669,77 @@ static void service_rpc_done(struct be_call *c)
     result_close(&res);
 }
 
-static void node_rpc_done(struct be_call *c)
+/* {Node, Services} | nil -> *found and n. */
+static int decode_node(struct be_call *c, struct cn_node *n, bool *found)
 {
     struct cn_mp_reader r;
-    struct cn_node n;
-    struct cn_dns_node out;
     const uint8_t *k;
     uint32_t nf, kl;
-    int rc = c->call.rc;
-    bool found = false;
-    cn_arena_reset(&c->be->scratch);
+    int rc = 0;
+    *found = false;
     cn_mp_reader_init(&r, c->call.reply.data, c->call.reply.len);
-    if (rc == 0 && cn_mp_read_nil(&r) < 0) {
-        rc = cn_mp_read_map(&r, &nf) < 0 ? CN_EMALFORMED : 0;
-        for (uint32_t i = 0; rc == 0 && i < nf && !found; i++) {
-            if (cn_mp_read_str(&r, &k, &kl) < 0)
-                rc = CN_EMALFORMED;
-            else if (!key_is(k, kl, "Node"))
-                rc = cn_mp_skip(&r) < 0 ? CN_EMALFORMED : 0;
-            else if ((rc = mp_node(&c->be->scratch, &r, &n)) == 0)
-                found = true;
-        }
+    if (cn_mp_read_nil(&r) == 0)
+        return 0;
+    if (cn_mp_read_map(&r, &nf) < 0)
+        return CN_EMALFORMED;
+    for (uint32_t i = 0; rc == 0 && i < nf && !*found; i++) {
+        if (cn_mp_read_str(&r, &k, &kl) < 0)
+            rc = CN_EMALFORMED;
+        else if (!key_is(k, kl, "Node"))
+            rc = cn_mp_skip(&r) < 0 ? CN_EMALFORMED : 0;
+        else if ((rc = mp_node(&c->be->scratch, &r, n)) == 0)
+            *found = true;
     }
+    return rc;
+}
+
+static void node_rpc_done(struct be_call *c)
+{
+    struct cn_node n;
+    struct cn_dns_node out;
+    bool found = false;
     bool wan = c->be->a->cfg.translate_wan_addrs && !local_dc(c->be, c->dc);
+    int rc = c->call.rc;
+    cn_arena_reset(&c->be->scratch);
+    if (rc == 0)
+        rc = decode_node(c, &n, &found);
     if (rc == 0 && found)
         rc = fill_node(c->be, &c->be->scratch, &n, wan, &out);
     cn_dns_node_done(c->srv, c->id, rc, rc == 0 && found ? &out : NULL);
+}
+
+/* [Node...] (BE_REV_NODES) or [ServiceNode...] (BE_REV_SVCS) -> w. */
+static int decode_reverse(struct be_call *c, struct rev_walk *w)
+{
+    struct cn_mp_reader r;
+    uint32_t n;
+    int rc = 0;
+    cn_mp_reader_init(&r, c->call.reply.data, c->call.reply.len);
+    if (cn_mp_read_array(&r, &n) < 0)
+        return CN_EMALFORMED;
+    for (uint32_t i = 0; rc == 0 && i < n && w->res->kind == CN_DNS_REV_NONE; i++) {
+        struct cn_node node;
+        struct cn_service svc;
+        if (c->kind == BE_REV_NODES) {
+            if ((rc = mp_node(&c->be->scratch, &r, &node)) == 0)
+                rev_node(w, &node);
+        } else if ((rc = mp_service(&c->be->scratch, &r, &svc, true)) == 0) {
+            rev_svc(w, NULL, &svc);
+        }
+    }
+    return rc;
 }
 
 /* Reverse over RPC: nodes first; if none matches, every instance. Returns
  * true if the call was sent again (the second step). */
 static bool reverse_rpc_done(struct be_call *c)
 {
-    struct cn_mp_reader r;
     struct cn_dns_reverse_result res = {CN_DNS_REV_NONE, NULL, NULL};
     struct rev_walk w = {c->addr_text, &res, ""};
-    uint32_t n;
     int rc = c->call.rc;
     cn_arena_reset(&c->be->scratch);
-    cn_mp_reader_init(&r, c->call.reply.data, c->call.reply.len);
-    if (rc == 0 && cn_mp_read_array(&r, &n) < 0)
-        rc = CN_EMALFORMED;
-    for (uint32_t i = 0; rc == 0 && i < n && res.kind == CN_DNS_REV_NONE; i++) {
-        struct cn_node node;
-        struct cn_service svc;
-        if (c->kind == BE_REV_NODES) {
-            if ((rc = mp_node(&c->be->scratch, &r, &node)) == 0)
-                rev_node(&w, &node);
-        } else if ((rc = mp_service(&c->be->scratch, &r, &svc, true)) == 0) {
-            rev_svc(&w, NULL, &svc);
-        }
-    }
+    if (rc == 0)
+        rc = decode_reverse(c, &w);
     if (rc == 0 && res.kind == CN_DNS_REV_NONE && c->kind == BE_REV_NODES) {
         c->kind = BE_REV_SVCS;
         c->fresh = false;
@@ -728,6 +748,42 @@ static bool reverse_rpc_done(struct be_call *c)
     }
     cn_dns_reverse_done(c->srv, c->id, rc, &res);
     return false;
+}
+
+/* For the fuzz target: every decoder over one reply. */
+int cn__agent_dns_decode_fuzz(const uint8_t *p, size_t len)
+{
+    static struct cn_agent a;
+    struct cn__dnsbe be = {.a = &a};
+    struct be_call c = {.be = &be};
+    struct cn_dns_reverse_result res = {CN_DNS_REV_NONE, NULL, NULL};
+    struct rev_walk w = {"10.0.0.1", &res, ""};
+    struct cn_dns_node out;
+    struct result r;
+    struct cn_node n;
+    bool found = false;
+    int rc = 0;
+    snprintf(a.cfg.datacenter, sizeof a.cfg.datacenter, "dc1");
+    a.cfg.dns_node_meta_txt = a.cfg.translate_wan_addrs = true;
+    snprintf(c.dc, sizeof c.dc, "%s", len && (p[0] & 1) ? "dc2" : "dc1");
+    cn_arena_init(&be.scratch, RESULT_ARENA_BYTES_MAX);
+    cn_rpc_call_init(&c.call, CN_RPC_HEALTH_SERVICE);
+    if (cn_buf_append(&c.call.reply, p, len) == 0) {
+        result_init(&r);
+        rc |= decode_health(&c, &r);
+        result_close(&r);
+        rc |= decode_node(&c, &n, &found);
+        if (found)
+            rc |= fill_node(&be, &be.scratch, &n, true, &out);
+        c.kind = BE_REV_NODES;
+        rc |= decode_reverse(&c, &w);
+        c.kind = BE_REV_SVCS;
+        res.kind = CN_DNS_REV_NONE;
+        rc |= decode_reverse(&c, &w);
+    }
+    cn_rpc_call_close(&c.call);
+    cn_arena_close(&be.scratch);
+    return rc;
 }
 
 static void on_call_done(struct cn_rpc_call *call)
