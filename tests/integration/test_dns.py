@@ -171,6 +171,11 @@ def test_other_datacenter_is_nxdomain(web):
 def test_ptr(web):
     r = udp(web.dns_port, "12.0.0.10.in-addr.arpa", "PTR")
     assert [str(rd) for rd in r.answer[0]] == ["web-node-2.node.dc1.consul."]
+    body = {"Node": "api-node", "Address": "10.5.0.1",
+            "Service": {"Service": "api", "Address": "10.9.9.9", "Port": 1}}
+    assert requests.put(web.url + "/v1/catalog/register", json=body).json() is True
+    r = udp(web.dns_port, "9.9.9.10.in-addr.arpa", "PTR")
+    assert [str(rd) for rd in r.answer[0]] == ["api.service.dc1.consul."]
     r = udp(web.dns_port, "99.99.99.10.in-addr.arpa", "PTR")
     assert r.rcode() == dns.rcode.NXDOMAIN
 
@@ -265,6 +270,14 @@ def test_config_rpc_path_only_passing_ttls(tmp_path):
         assert soa.minimum == 11 and soa.refresh == 99
         r = udp(a.dns_port, "12.0.0.10.in-addr.arpa", "PTR")
         assert [str(rd) for rd in r.answer[0]] == ["web-node-2.node.dc1.consul."]
+        # A service address: found in the second step (every instance).
+        body = {"Node": "api-node", "Address": "10.5.0.1",
+                "Service": {"Service": "api", "Address": "10.9.9.9", "Port": 1}}
+        assert requests.put(a.url + "/v1/catalog/register", json=body).json() is True
+        r = udp(a.dns_port, "9.9.9.10.in-addr.arpa", "PTR")
+        assert [str(rd) for rd in r.answer[0]] == ["api.service.dc1.consul."]
+        r = udp(a.dns_port, "api.service.consul", "A")
+        assert [str(rd) for rd in rrs(r.answer, dns.rdatatype.A)] == ["10.9.9.9"]
         r = udp(a.dns_port, "nothing.service.consul", "SRV")
         assert r.rcode() == dns.rcode.NXDOMAIN
     finally:
@@ -324,3 +337,23 @@ def test_client_agent():
     pytest.skip("cluster.py on main starts servers only; client agents cannot reach "
                 "servers over RPC yet (issue 6). The RPC path is covered by "
                 "allow_stale=false above.")
+
+
+def test_cluster_follower_forwards_without_stale(tmp_path):
+    """allow_stale=false on a follower: each lookup is forwarded to the
+    leader over the server port and answered when the reply comes back."""
+    cfg = write_cfg(tmp_path, {"dns_config": {"allow_stale": False}})
+    c = Cluster(tmp_path, 3, extra=["-config-file", cfg])
+    try:
+        c.start()
+        leader = c.wait_leader()
+        f = [s for s in c.servers if s is not leader][0]
+        register_web(leader.url)
+        assert wait_until(lambda: srv_ports(f.dns_port) == HEALTHY, timeout=15), \
+            srv_ports(f.dns_port)
+        r = udp(f.dns_port, "web-node-1.node.consul", "A")
+        assert [str(rd) for rd in rrs(r.answer, dns.rdatatype.A)] == ["10.0.0.11"]
+        r = udp(f.dns_port, "11.0.0.10.in-addr.arpa", "PTR")
+        assert [str(rd) for rd in r.answer[0]] == ["web-node-1.node.dc1.consul."]
+    finally:
+        c.close()
