@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# bench/dns_bench.sh [BUILD_DIR] [SECONDS] [RATES] - DNS SRV lookups of a
-# 10-instance service, measured with dnsperf on loopback.
+# bench/dns_bench.sh [BUILD_DIR] [SECONDS] [RATES] [TARGET] - DNS SRV lookups
+# of a 10-instance service, measured with dnsperf on loopback.
 #
-# Server: BUILD_DIR/src/agent/dns/dns_testserver (the DNS module over its
-# fake backend: "web" has 10 passing instances; answers come from the
-# compiled-answer cache, shuffled per query). Four runs:
+# TARGET (default "testserver"):
+#   testserver  BUILD_DIR/src/agent/dns/dns_testserver: the DNS module over
+#               its fake backend ("web" has 10 passing instances).
+#   agent       the real agent: BUILD_DIR/cairn agent -dev, with "web"
+#               registered through /v1/catalog/register on 10 nodes, each
+#               with a passing service check. Lookups go through the agent's
+#               backend (a direct stale read of the server's state store,
+#               memoised per service index) and the module's answer cache.
+# Either way answers come from the compiled-answer cache, shuffled per
+# query. Four runs:
 #   1. UDP throughput, closed loop (dnsperf keeps 256 queries in flight),
 #      plain queries: 3 SRV answers + glue (udp_answer_limit).
 #   2. Same with EDNS (dnsperf -e): all 10 SRV answers + A + TXT glue.
@@ -16,15 +23,15 @@
 # system, from /proc), which does not depend on what else runs on the
 # machine: 1e6 / that sum is what one dedicated core could serve.
 # Target (issue 5): >= 100k qps, p99 < 1 ms. Needs dnsperf
-# (scripts/deps.sh bench). Prints one summary block; exit 0 unless a run
-# could not be made. The numbers depend on what else runs on the machine.
+# (scripts/deps.sh bench) and, for the agent, curl. Prints one summary
+# block; exit 0 unless a run could not be made. The numbers depend on what
+# else runs on the machine.
 set -euo pipefail
 
 build=${1:-build-release}
 secs=${2:-10}
 rate=${3:-25000,50000,100000}
-bin="$build/src/agent/dns/dns_testserver"
-[ -x "$bin" ] || { echo "dns_bench: $bin not built" >&2; exit 2; }
+target=${4:-testserver}
 command -v dnsperf >/dev/null || { echo "dns_bench: dnsperf missing (scripts/deps.sh bench)" >&2; exit 2; }
 
 tmp=$(mktemp -d)
@@ -37,14 +44,51 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" --instances 10 >"$tmp/port" 2>"$tmp/server.err" &
-pid=$!
-for _ in $(seq 100); do
-    grep -q '^PORT ' "$tmp/port" 2>/dev/null && break
-    sleep 0.05
-done
-port=$(awk '/^PORT /{print $2}' "$tmp/port")
-[ -n "$port" ] || { echo "dns_bench: server did not start" >&2; cat "$tmp/server.err" >&2; exit 1; }
+start_testserver() {
+    local bin="$build/src/agent/dns/dns_testserver"
+    [ -x "$bin" ] || { echo "dns_bench: $bin not built" >&2; exit 2; }
+    "$bin" --instances 10 >"$tmp/port" 2>"$tmp/server.err" &
+    pid=$!
+    for _ in $(seq 100); do
+        grep -q '^PORT ' "$tmp/port" 2>/dev/null && break
+        sleep 0.05
+    done
+    port=$(awk '/^PORT /{print $2}' "$tmp/port")
+}
+
+# Ports for the agent: below the ephemeral range, from the pid.
+pick_port() { echo $(( 20000 + ($$ * 7 + $1) % 12000 )); }
+
+start_agent() {
+    local bin="$build/cairn" http
+    [ -x "$bin" ] || { echo "dns_bench: $bin not built" >&2; exit 2; }
+    command -v curl >/dev/null || { echo "dns_bench: curl missing" >&2; exit 2; }
+    http=$(pick_port 0); port=$(pick_port 1)
+    "$bin" agent -dev -node bench -log-level warn -http-port "$http" -dns-port "$port" \
+        >"$tmp/server.err" 2>&1 &
+    pid=$!
+    for _ in $(seq 200); do
+        curl -sf "http://127.0.0.1:$http/v1/status/leader" 2>/dev/null | grep -q : && break
+        sleep 0.05
+    done
+    for i in $(seq 1 10); do
+        curl -sf -X PUT "http://127.0.0.1:$http/v1/catalog/register" -d "{
+            \"Node\": \"web-$i\", \"Address\": \"10.0.0.$i\", \"NodeMeta\": {\"rack\": \"r$i\"},
+            \"Service\": {\"Service\": \"web\", \"Port\": $((8000 + i)), \"Tags\": [\"http\"]},
+            \"Check\": {\"CheckID\": \"web\", \"Name\": \"web\", \"Status\": \"passing\",
+                        \"ServiceID\": \"web\"}}" >/dev/null ||
+            { echo "dns_bench: register failed" >&2; cat "$tmp/server.err" >&2; exit 1; }
+    done
+    [ "$(dig +short +tcp -p "$port" @127.0.0.1 web.service.consul SRV 2>/dev/null | wc -l)" = 10 ] ||
+        { echo "dns_bench: agent does not answer 10 SRV records" >&2; exit 1; }
+}
+
+case $target in
+testserver) start_testserver ;;
+agent) start_agent ;;
+*) echo "dns_bench: TARGET is testserver or agent" >&2; exit 2 ;;
+esac
+[ -n "${port:-}" ] || { echo "dns_bench: server did not start" >&2; cat "$tmp/server.err" >&2; exit 1; }
 echo "web.service.consul SRV" >"$tmp/q"
 
 # Server CPU (user, system) in clock ticks, to report the server's own cost
@@ -75,7 +119,7 @@ run_tput() { # name, extra dnsperf args...
         "$(cpu_per_query $c0 $c1 "${done_q:-0}")"
 }
 
-echo "== DNS SRV, 10 instances, dnsperf on loopback, ${secs}s per run ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== DNS SRV via $target, 10 instances, dnsperf on loopback, ${secs}s per run ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 run_tput udp-srv
 run_tput udp-srv-edns -e
 # Latency at fixed offered rates: one dnsperf -v line per answered query.

@@ -30,6 +30,7 @@ static void stop_now(struct cn_agent *a)
     uv_close((uv_handle_t *)&a->sig_hup, NULL);
     cn__wait_close_all(a);
     cn__local_close(a, NULL, NULL);
+    cn__agent_dns_stop(a); /* Before the server: its lookups are calls there. */
     if (a->http)
         cn_http_server_stop(a->http, on_part_stopped, NULL);
     cn__agent_pools_stop(a);
@@ -260,7 +261,7 @@ int cn_agent_run(struct cn_agent_config *cfg)
     if ((rc = cn__local_start(a, errmsg)) < 0)
         goto fail;
     a->local->notify = cn__wait_notify;
-    if ((rc = start_http(a, errmsg)) < 0)
+    if ((rc = start_http(a, errmsg)) < 0 || (rc = cn__agent_dns_start(a, errmsg)) < 0)
         goto fail;
     uv_signal_init(&loop, &a->sig_int);
     uv_signal_init(&loop, &a->sig_term);
@@ -270,10 +271,12 @@ int cn_agent_run(struct cn_agent_config *cfg)
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
     uv_signal_start(&a->sig_hup, on_hup, SIGHUP);
 
-    CN_INFO("agent: started node=%s id=%s datacenter=%s server=%s dev=%s http=%s:%d rpc=%s",
+    CN_INFO("agent: started node=%s id=%s datacenter=%s server=%s dev=%s http=%s:%d dns=%s:%d "
+            "rpc=%s",
             cfg->node_name, a->node_id, cfg->datacenter, cfg->server ? "true" : "false",
             cfg->dev ? "true" : "false", cfg->client_addr,
-            a->http ? cn_http_server_port(a->http) : -1, a->server ? a->rpc_addr : "-");
+            a->http ? cn_http_server_port(a->http) : -1, cfg->client_addr,
+            cn__agent_dns_port(a), a->server ? a->rpc_addr : "-");
     uv_run(&loop, UV_RUN_DEFAULT);
     cn__events_free(a);
     uv_loop_close(&loop);
@@ -288,6 +291,7 @@ fail:
     cn__agent_pools_stop(a);
     cn__agent_rpc_client_stop(a);
     cn__local_close(a, NULL, NULL);
+    cn__agent_dns_stop(a);
     if (a->http)
         cn_http_server_stop(a->http, NULL, NULL);
     if (a->server)

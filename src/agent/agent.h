@@ -17,6 +17,8 @@
 #define CN_CONFIG_LIST_MAX 256      /* Entries of one list setting (services too). */
 #define CN_CONFIG_FILES_MAX 64      /* Files read from all -config-dirs. */
 #define CN_CONFIG_FILE_BYTES_MAX (1 << 20)
+/* dns_config.max_stale default (Consul's 87600h: effectively unbounded). */
+#define CN_DNS_MAX_STALE_DEFAULT_MS (87600ull * 3600 * 1000)
 
 struct cn_strlist {
     char *v[CN_CONFIG_LIST_MAX];    /* cn_alloc'd strings. */
@@ -30,6 +32,7 @@ struct cn_agent_config {
     char node_name[128];
     char datacenter[64];
     char domain[128];
+    char alt_domain[128];        /* "" = none. */
     char client_addr[64];        /* HTTP and DNS bind. */
     char bind_addr[64];          /* Cluster bind. */
     char advertise_addr[64];     /* "" = bind_addr. */
@@ -53,6 +56,19 @@ struct cn_agent_config {
     uint64_t raft_trailing_logs;
     uint64_t dead_server_grace_ms;  /* Failed servers leave Raft after this. */
     unsigned http_max_conns_per_client;
+    /* DNS (dns_config.*, translate_wan_addrs; consul-compat.md 6). */
+    bool dns_allow_stale;
+    uint64_t dns_max_stale_ms;
+    uint64_t dns_node_ttl_ms;
+    unsigned dns_udp_answer_limit;
+    unsigned dns_a_record_limit;
+    bool dns_only_passing;
+    bool dns_enable_truncate;
+    bool dns_node_meta_txt;
+    uint64_t dns_recursor_timeout_ms;
+    unsigned dns_soa_refresh, dns_soa_retry, dns_soa_expire, dns_soa_min_ttl;
+    bool translate_wan_addrs;
+    struct cn_strlist dns_service_ttl;  /* "<seconds> <pattern>" */
     struct cn_strlist retry_join;
     struct cn_strlist retry_join_wan;
     struct cn_strlist recursors;

@@ -33,6 +33,7 @@ struct cn__pool {
     struct cn__pool_server servers[CN__POOL_SERVERS_MAX];
     size_t n_servers;
 };
+struct cn__dnsbe;
 
 struct cn_agent {
     uv_loop_t *loop;
@@ -54,6 +55,7 @@ struct cn_agent {
     struct cn__events *events;
     struct cn__waiter *waiters;
     uv_signal_t sig_hup;
+    struct cn__dnsbe *dns;         /* DNS server + backend; NULL if off. */
 };
 
 /* rpc_client.c */
@@ -80,6 +82,13 @@ void cn__agent_user_event(struct cn_agent *a, const struct cn_gossip_event *ev);
  * -EMSGSIZE (over serf's limit once encoded), -ENOMEM. */
 struct cn_user_event;
 int cn__agent_fire_event(struct cn_agent *a, const struct cn_user_event *ev);
+/* dns_backend.c: the DNS interface on client_addr:dns_port (-1: off). */
+int cn__agent_dns_start(struct cn_agent *a, char *errmsg);
+/* Cancels lookups in flight and closes the sockets (freed from the loop). */
+void cn__agent_dns_stop(struct cn_agent *a);
+int cn__agent_dns_port(const struct cn_agent *a);  /* -1 if off. */
+/* Fuzz target hook: runs every RPC-reply decoder over p (never crashes). */
+int cn__agent_dns_decode_fuzz(const uint8_t *p, size_t len);
 
 /* api/routes.c */
 extern const struct cn_route cn__api_routes[];

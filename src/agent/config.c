@@ -14,7 +14,7 @@
 #include "agent.h"
 
 enum kind { K_BOOL, K_STR, K_PORT, K_UINT, K_U64, K_LOGLEVEL, K_DURATION_MS,
-            K_DURATION_MS32, K_LIST, K_JSON };
+            K_DURATION_MS32, K_LIST, K_JSON, K_TTL_MAP };
 
 struct setting {
     const char *flag;      /* NULL: config files only. */
@@ -36,6 +36,7 @@ static const struct setting settings[] = {
     {"node", "node_name", K_STR, STR(node_name), "node name (default: hostname)"},
     {"datacenter", "datacenter", K_STR, STR(datacenter), "datacenter (default: dc1)"},
     {"domain", "domain", K_STR, STR(domain), "DNS domain (default: consul.)"},
+    {"alt-domain", "alt_domain", K_STR, STR(alt_domain), "alternate DNS domain (default: none)"},
     {"client", "client_addr", K_STR, STR(client_addr), "address for HTTP and DNS (default: 127.0.0.1)"},
     {"bind", "bind_addr", K_STR, STR(bind_addr), "address for cluster traffic"},
     {"advertise", "advertise_addr", K_STR, STR(advertise_addr), "address advertised to the cluster"},
@@ -59,6 +60,21 @@ static const struct setting settings[] = {
      OFF(enable_local_script_checks), 0, "allow script checks from config files only"},
     {"ui", "ui", K_BOOL, OFF(ui), 0, "serve the web UI (not available yet)"},
     {NULL, "limits.http_max_conns_per_client", K_UINT, OFF(http_max_conns_per_client), 0, ""},
+    {NULL, "translate_wan_addrs", K_BOOL, OFF(translate_wan_addrs), 0, ""},
+    {NULL, "dns_config.allow_stale", K_BOOL, OFF(dns_allow_stale), 0, ""},
+    {NULL, "dns_config.max_stale", K_DURATION_MS, OFF(dns_max_stale_ms), 0, ""},
+    {NULL, "dns_config.node_ttl", K_DURATION_MS, OFF(dns_node_ttl_ms), 0, ""},
+    {NULL, "dns_config.service_ttl", K_TTL_MAP, OFF(dns_service_ttl), 0, ""},
+    {NULL, "dns_config.udp_answer_limit", K_UINT, OFF(dns_udp_answer_limit), 0, ""},
+    {NULL, "dns_config.a_record_limit", K_UINT, OFF(dns_a_record_limit), 0, ""},
+    {NULL, "dns_config.only_passing", K_BOOL, OFF(dns_only_passing), 0, ""},
+    {NULL, "dns_config.enable_truncate", K_BOOL, OFF(dns_enable_truncate), 0, ""},
+    {NULL, "dns_config.enable_additional_node_meta_txt", K_BOOL, OFF(dns_node_meta_txt), 0, ""},
+    {NULL, "dns_config.recursor_timeout", K_DURATION_MS, OFF(dns_recursor_timeout_ms), 0, ""},
+    {NULL, "dns_config.soa.refresh", K_UINT, OFF(dns_soa_refresh), 0, ""},
+    {NULL, "dns_config.soa.retry", K_UINT, OFF(dns_soa_retry), 0, ""},
+    {NULL, "dns_config.soa.expire", K_UINT, OFF(dns_soa_expire), 0, ""},
+    {NULL, "dns_config.soa.min_ttl", K_UINT, OFF(dns_soa_min_ttl), 0, ""},
     {"raft-snapshot-threshold", "raft_snapshot_threshold", K_U64, OFF(raft_snapshot_threshold), 0,
      "log entries between Raft snapshots (default 16384)"},
     {"raft-snapshot-interval", "raft_snapshot_interval", K_DURATION_MS,
@@ -91,6 +107,15 @@ static void defaults(struct cn_agent_config *cfg)
     cfg->serf_wan_port = 8302;
     cfg->log_level = CN_LOG_INFO;
     cfg->retry_interval_ms = 30000;
+    /* Consul's DNS defaults (agent/config/default.go). */
+    cfg->dns_allow_stale = true;
+    cfg->dns_max_stale_ms = CN_DNS_MAX_STALE_DEFAULT_MS;
+    cfg->dns_udp_answer_limit = 3;
+    cfg->dns_node_meta_txt = true;
+    cfg->dns_recursor_timeout_ms = 2000;
+    cfg->dns_soa_refresh = 3600;
+    cfg->dns_soa_retry = 600;
+    cfg->dns_soa_expire = 86400;
     if (gethostname(cfg->node_name, sizeof cfg->node_name - 1) != 0)
         snprintf(cfg->node_name, sizeof cfg->node_name, "cairn");
 }
@@ -157,6 +182,7 @@ static int set_text(struct cn_agent_config *cfg, const struct setting *s, const 
     case K_LIST:
         return list_add((struct cn_strlist *)base, val, strlen(val));
     case K_JSON:
+    case K_TTL_MAP:
         return CN_EBADREQ;
     }
     return CN_EBADREQ;
@@ -182,9 +208,35 @@ static bool is_key_prefix(const char *path)
     return false;
 }
 
+/* dns_config.service_ttl: {"pattern": "duration", ...} -> "<seconds> <pattern>". */
+static int set_ttl_map(struct cn_strlist *l, json_t *v)
+{
+    const char *k;
+    json_t *x;
+    if (!json_is_object(v))
+        return CN_EBADREQ;
+    json_object_foreach(v, k, x) {
+        char entry[300];
+        int64_t ns;
+        const char *d = json_string_value(x);
+        size_t kl = strlen(k);
+        if (!d || kl == 0 || kl > 255 || strchr(k, ' ') ||
+            cn_duration_parse(d, strlen(d), &ns) < 0 || ns < 0 ||
+            ns / 1000000000 > UINT32_MAX)
+            return CN_EBADREQ;
+        snprintf(entry, sizeof entry, "%llu %s", (unsigned long long)(ns / 1000000000), k);
+        int rc = list_add(l, entry, strlen(entry));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int set_json_one(struct cn_agent_config *cfg, const struct setting *s, json_t *v)
 {
     char num[32];
+    if (s->kind == K_TTL_MAP)
+        return set_ttl_map((struct cn_strlist *)((char *)cfg + s->offset), v);
     if (s->kind == K_JSON) {
         struct cn_strlist *l = (struct cn_strlist *)((char *)cfg + s->offset);
         size_t i;
@@ -426,7 +478,7 @@ void cn_agent_config_free(struct cn_agent_config *cfg)
 {
     struct cn_strlist *lists[] = {&cfg->retry_join, &cfg->retry_join_wan, &cfg->recursors,
                                   &cfg->node_meta, &cfg->config_files, &cfg->config_dirs,
-                                  &cfg->services, &cfg->checks};
+                                  &cfg->services, &cfg->checks, &cfg->dns_service_ttl};
     for (size_t i = 0; i < CN_ARRAY_LEN(lists); i++)
         list_free(lists[i]);
 }

@@ -164,6 +164,15 @@ def test_two_datacenters(tmp_path):
         assert client.get("/v1/catalog/service/web").json() == []
         r = client.get("/v1/kv/x?dc=dc9")
         assert r.status_code == 500 and "No path to datacenter" in r.text
+        # DNS for dc2 through a dc1 client agent.
+        import dns.message
+        import dns.query
+        import dns.rdatatype
+        q = dns.message.make_query("web.service.dc2.consul", dns.rdatatype.A)
+        r = dns.query.udp(q, "127.0.0.1", port=client.dns_port, timeout=5)
+        assert [rr.address for a in r.answer for rr in a] == ["10.0.0.9"], r
+        q = dns.message.make_query("web.service.dc9.consul", dns.rdatatype.A)
+        assert dns.query.udp(q, "127.0.0.1", port=client.dns_port, timeout=5).rcode() == 3
         out = cli(s1, "members", "-wan")
         assert out.returncode == 0 and "bs1.dc2" in out.stdout and "as1.dc1" in out.stdout, out
     finally:
