@@ -333,10 +333,27 @@ def test_cluster_follower_answers(tmp_path):
         c.close()
 
 
-def test_client_agent():
-    pytest.skip("cluster.py on main starts servers only; client agents cannot reach "
-                "servers over RPC yet (issue 6). The RPC path is covered by "
-                "allow_stale=false above.")
+def test_client_agent(tmp_path):
+    """A client agent answers DNS over RPC to the servers, including for a
+    service registered on the client itself, and a failing check there
+    drops its instance."""
+    c = Cluster(tmp_path, 1)
+    try:
+        c.start()
+        client = c.add_clients(1)[0]
+        register_web(c.servers[0].url)
+        assert wait_until(lambda: srv_ports(client.dns_port) == HEALTHY, timeout=20), \
+            srv_ports(client.dns_port)
+        body = {"Name": "api", "Port": 7000, "Check": {"CheckID": "api-ttl", "TTL": "60s"}}
+        assert requests.put(client.url + "/v1/agent/service/register", json=body).ok
+        assert requests.put(client.url + "/v1/agent/check/pass/api-ttl").ok
+        assert wait_until(lambda: srv_ports(client.dns_port, "api.service.consul") == [7000],
+                          timeout=20)
+        assert requests.put(client.url + "/v1/agent/check/fail/api-ttl").ok
+        assert wait_until(lambda: srv_ports(client.dns_port, "api.service.consul") == [],
+                          timeout=20)
+    finally:
+        c.close()
 
 
 def test_cluster_follower_forwards_without_stale(tmp_path):

@@ -25,6 +25,15 @@ def cli(agent, *args):
     return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
 
+def dns_a(agent, name):
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+    r = dns.query.udp(dns.message.make_query(name, dns.rdatatype.A), "127.0.0.1",
+                      port=agent.dns_port, timeout=3)
+    return [rr.address for a in r.answer for rr in a]
+
+
 def serf_health(agent, node):
     for c in agent.get("/v1/health/node/" + node).json():
         if c["CheckID"] == "serfHealth":
@@ -79,6 +88,7 @@ def test_members_lifecycle(c33):
             (a.name, statuses(a))
     assert wait_until(lambda: serf_health(s1, "c1") == "critical", timeout=20)
     assert wait_until(lambda: s1.get("/v1/health/service/web?passing").json() == [], timeout=10)
+    assert wait_until(lambda: dns_a(s1, "web.service.consul") == [], timeout=10)
     # Back: alive again, passing again.
     c1.start()
     for a in c.servers + [c2, c3]:
@@ -87,6 +97,7 @@ def test_members_lifecycle(c33):
     assert wait_until(lambda: serf_health(s1, "c1") == "passing", timeout=20)
     assert wait_until(lambda: len(s1.get("/v1/health/service/web?passing").json()) == 1,
                       timeout=20)
+    assert wait_until(lambda: dns_a(s1, "web.service.consul") == ["127.0.0.1"], timeout=10)
 
     # cairn leave: left, and the catalog forgets the node.
     out = cli(c2, "leave")
