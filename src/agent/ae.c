@@ -584,6 +584,7 @@ static void diff_checks(struct cn_agent *a, const json_t *list)
 }
 
 static void full_done(struct cn_rpc_call *call);
+static void on_full_timer(uv_timer_t *t);
 
 static int full_call(struct cn_agent *a, enum cn_rpc_method m)
 {
@@ -622,12 +623,20 @@ static void full_done(struct cn_rpc_call *call)
         } else {
             diff_checks(a, reply);
             L(a)->full_running = false;
+            L(a)->full_backoff_ms = 0;
             L(a)->stats.full_syncs++;
             pass(a);
         }
     } else if (!L(a)->closing) {
-        L(a)->full_running = false;
-        L(a)->stats.rpc_errors++;
+        /* No leader yet (a restart), or the servers are unreachable: retry
+         * soon, backing off, rather than a whole ae_interval later (stale
+         * catalog entries of this node would linger that long). */
+        struct cn__local *l = L(a);
+        l->full_running = false;
+        l->stats.rpc_errors++;
+        l->full_backoff_ms = l->full_backoff_ms ? CN_MIN(l->full_backoff_ms * 2, BACKOFF_MAX_MS)
+                                                : BACKOFF_MIN_MS;
+        uv_timer_start(&l->full_timer, on_full_timer, l->full_backoff_ms, 0);
     }
     json_decref(reply);
     cn_rpc_call_close(&c->call);

@@ -129,6 +129,7 @@ struct cn__local {
     unsigned backoff_ms;
     uint64_t retry_at_ms;
     bool full_pending, full_running;
+    uint64_t full_backoff_ms;      /* Retry delay after a failed full sync. */
     uint64_t ticks;
     size_t pending_outputs;       /* Checks with a deferred output sync. */
     bool closing;

@@ -250,6 +250,8 @@ int cn_raft_node_change(struct cn_raft_node *n, enum cn_raft_change_op op, uint6
     struct change_req cr = {.op = op, .id = id};
     if (strlen(addr) >= sizeof cr.addr)
         return -EINVAL;
+    if (n->cfg.single_in_memory && op != CN_RAFT_REMOVE)
+        return CN_EUNSUPPORTED;
     snprintf(cr.addr, sizeof cr.addr, "%s", addr);
     cn__raft_node_remember(n, id, addr);
     return submit(n, IN_CHANGE, &cr, sizeof cr, done, ctx, NULL);

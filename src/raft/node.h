@@ -59,6 +59,11 @@ struct cn_raft_node_config {
     uint64_t snapshot_threshold;   /* Applied entries between snapshots; 0: 16384. */
     uint64_t snapshot_interval_ms; /* How often to check; 0: 30 s. */
     uint64_t trailing_logs;        /* Kept behind a snapshot; 0: 10240. */
+    /* -dev: one in-memory server that never has followers. Compaction
+     * keeps no snapshot image (the state itself is the only copy; an
+     * image would be a second one, ~30 MiB per 100k keys), and adding a
+     * member is refused (CN_EUNSUPPORTED): it could not be sent one. */
+    bool single_in_memory;
     struct cn_raft_fsm fsm;
     uint64_t seed;                 /* Election randomness. */
 };

@@ -328,7 +328,12 @@ static void compact_core(struct cn_raft_node *n, uint64_t index, const uint8_t *
 
 static void snapshot_in_memory(struct cn_raft_node *n)
 {
-    struct cn_buf tmp = n->snap_mem_old;
+    struct cn_buf tmp;
+    if (n->cfg.single_in_memory) {
+        compact_core(n, n->applied, NULL, 0);
+        return;
+    }
+    tmp = n->snap_mem_old;
     n->snap_mem_old = n->snap_mem;
     n->snap_mem = tmp;
     cn_buf_reset(&n->snap_mem);

@@ -318,7 +318,7 @@ static int start_raft(struct cn_server *s, char *errmsg)
         .transport = s->transport, .tick_ms = s->cfg.raft_tick_ms,
         .snapshot_threshold = s->cfg.snapshot_threshold,
         .snapshot_interval_ms = s->cfg.snapshot_interval_ms,
-        .trailing_logs = s->cfg.trailing_logs,
+        .trailing_logs = s->cfg.trailing_logs, .single_in_memory = s->cfg.dev,
         .fsm = cn__server_fsm_ops, .seed = cn_prng_next(&s->prng),
     };
     rc.fsm.ctx = s;
