@@ -245,7 +245,12 @@ static void on_read_index(void *ctx, int rc, uint64_t index, const struct cn_buf
         elsewhere(s, call); /* Lost leadership: let the new leader answer. */
         return;
     }
-    /* The barrier passed: the re-run must not ask for another one. */
+    /* The barrier passed: the re-run must not ask for another one, and
+     * this leader has applied everything committed before its term. */
+    struct cn_raft_status st;
+    cn_raft_node_status(s->raft, &st);
+    if (st.role == CN_RAFT_LEADER)
+        s->reads_ready_term = st.term;
     call->callee_priv = &cn__read_done_marker;
     then(s, call, false);
 }
@@ -262,8 +267,16 @@ bool cn__route_read(struct cn_server *s, struct cn_rpc_call *call, enum cn_consi
         elsewhere(s, call);
         return true;
     }
-    if (c == CN_CONSISTENCY_DEFAULT)
-        return false;
+    if (c == CN_CONSISTENCY_DEFAULT) {
+        /* A new leader may not yet have applied what its predecessors
+         * committed (after a restart it re-applies its whole log): until a
+         * barrier has passed in its term, default reads take one too, or
+         * they could answer from an older (even empty) state. */
+        struct cn_raft_status st;
+        cn_raft_node_status(s->raft, &st);
+        if (s->reads_ready_term == st.term)
+            return false;
+    }
     w = cn_calloc(1, sizeof *w);
     if (!w)
         return false; /* Degrade to default consistency rather than fail. */

@@ -92,6 +92,9 @@ struct cn_server {
     struct cluster_state *cluster;  /* cluster.c */
     struct member_table *members;   /* members.c */
     uint64_t last_reconcile_ms;
+    /* The term in which a ReadIndex barrier last passed on this leader:
+     * default-mode reads are served locally only from then on. */
+    uint64_t reads_ready_term;
     struct cn__leader *leader;      /* leader.c: duties while leading. */
     bool closing;
     int open_handles;
