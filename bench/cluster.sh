@@ -88,7 +88,8 @@ cairn_member() { # i: start (or restart, same data dir) server i
     for j in 1 2 3; do joins+=(-retry-join "127.0.0.1:${M_A[$j]}"); done
     "$CAIRN" agent -server -bootstrap-expect 3 -data-dir "$ETCD_TMP/cairn-s$i" -node "s$i" \
         -bind 127.0.0.1 -server-port "${M_A[$i]}" -http-port "${M_HTTP[$i]}" \
-        -dns-port "${M_B[$i]}" -serf-lan-port "${M_C[$i]}" -log-level warn "${joins[@]}" \
+        -dns-port "${M_B[$i]}" -serf-lan-port "${M_C[$i]}" -serf-wan-port -1 -log-level warn \
+        "${joins[@]}" \
         >> "$TMP/cairn-s$i.log" 2>&1 &
     M_PID[$i]=$!; disown "$!"; PIDS+=("${M_PID[$i]}")
 }

@@ -293,13 +293,19 @@ void cn__raft_node_writer_stop(struct cn_raft_node *n)
 
 /* ---- snapshots ---- */
 
+/* A lone in-memory server (-dev) compacts without an image, so cheaply:
+ * often, and keeping no trailing entries (there is no follower to feed). */
 static uint64_t threshold(const struct cn_raft_node *n)
 {
+    if (n->cfg.single_in_memory)
+        return 1024;
     return n->cfg.snapshot_threshold ? n->cfg.snapshot_threshold : 16384;
 }
 
 static uint64_t trailing(const struct cn_raft_node *n)
 {
+    if (n->cfg.single_in_memory)
+        return 1;
     return n->cfg.trailing_logs ? n->cfg.trailing_logs : 10240;
 }
 
@@ -413,6 +419,8 @@ void cn__raft_node_maybe_snapshot(struct cn_raft_node *n)
     if (n->busy || n->stopping || n->snap_pid || n->applied < n->snap_index + threshold(n))
         return;
     interval = n->cfg.snapshot_interval_ms ? n->cfg.snapshot_interval_ms : 5000;
+    if (n->cfg.single_in_memory)
+        interval = 0;
     if (n->last_snap_check_ms && now - n->last_snap_check_ms < interval)
         return;
     n->last_snap_check_ms = now;
