@@ -505,9 +505,12 @@ static void diff_services(struct cn_agent *a, const json_t *reply)
     json_t *list = json_object_get(reply, "Services"), *remote;
     struct cn__lsvc **mine;
     size_t i, n;
+    uint64_t seq = ++L(a)->full_seq;
     json_array_foreach(list, i, remote) {
         const char *id = json_string_value(json_object_get(remote, "ID"));
         struct cn__lsvc *s = id ? cn_map_get(&L(a)->services, id, strlen(id)) : NULL;
+        if (s)
+            s->seen_full = seq;
         if (!id || (s && (s->in_flight || s->dirty.queued)))
             continue;
         if (!s || s->deleted) {
@@ -526,19 +529,10 @@ static void diff_services(struct cn_agent *a, const json_t *reply)
     need_server_rows(a, list, "ID", CN_CONSUL_SERVICE_ID);
     if (cn__local_services_sorted(a, &mine, &n) < 0)
         return;
-    for (i = 0; i < n; i++) {
-        bool found = false;
-        size_t j;
-        json_array_foreach(list, j, remote) {
-            const char *id = json_string_value(json_object_get(remote, "ID"));
-            if (id && strcmp(id, mine[i]->id) == 0) {
-                found = true;
-                break;
-            }
-        }
-        if (!found && !mine[i]->dirty.queued && !mine[i]->in_flight)
+    /* Ours that the catalog lacks (marked above: one pass, not n x m). */
+    for (i = 0; i < n; i++)
+        if (mine[i]->seen_full != seq && !mine[i]->dirty.queued && !mine[i]->in_flight)
             cn__local_changed_svc(a, mine[i]);
-    }
     cn_free(mine);
 }
 
@@ -547,10 +541,13 @@ static void diff_checks(struct cn_agent *a, const json_t *list)
     struct cn__lchk **mine;
     json_t *remote;
     size_t i, n;
+    uint64_t seq = ++L(a)->full_seq;
     json_array_foreach(list, i, remote) {
         const char *id = json_string_value(json_object_get(remote, "CheckID"));
         struct cn__lchk *k = id ? cn_map_get(&L(a)->checks, id, strlen(id)) : NULL;
         struct cn_check row;
+        if (k)
+            k->seen_full = seq;
         if (!id || (k && (k->in_flight || k->dirty.queued)))
             continue;
         if (!k || k->deleted) {
@@ -567,19 +564,9 @@ static void diff_checks(struct cn_agent *a, const json_t *list)
     need_server_rows(a, list, "CheckID", CN_SERF_CHECK_ID);
     if (cn__local_checks_sorted(a, &mine, &n) < 0)
         return;
-    for (i = 0; i < n; i++) {
-        bool found = false;
-        size_t j;
-        json_array_foreach(list, j, remote) {
-            const char *id = json_string_value(json_object_get(remote, "CheckID"));
-            if (id && strcmp(id, mine[i]->id) == 0) {
-                found = true;
-                break;
-            }
-        }
-        if (!found && !mine[i]->dirty.queued && !mine[i]->in_flight)
+    for (i = 0; i < n; i++)
+        if (mine[i]->seen_full != seq && !mine[i]->dirty.queued && !mine[i]->in_flight)
             cn__local_changed_chk(a, mine[i]);
-    }
     cn_free(mine);
 }
 

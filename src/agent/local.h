@@ -80,6 +80,7 @@ struct cn__lsvc {
     bool from_config;
     bool deleted;                 /* Tombstone: deregister from the catalog. */
     uint64_t gen, sent_gen;       /* Changes vs what the last sync sent. */
+    uint64_t seen_full;           /* Full sync that last found it listed. */
     bool in_flight;
     struct cn__lchk *checks;      /* Its live checks (svc_next chain). */
 };
@@ -102,6 +103,7 @@ struct cn__lchk {
     bool from_config, persist, is_static;
     bool deleted;
     uint64_t gen, sent_gen;
+    uint64_t seen_full;           /* Full sync that last found it listed. */
     bool in_flight;
     /* Output changed but the status did not: synced at output_due_ms. */
     bool output_pending;
@@ -130,6 +132,7 @@ struct cn__local {
     uint64_t retry_at_ms;
     bool full_pending, full_running;
     uint64_t full_backoff_ms;      /* Retry delay after a failed full sync. */
+    uint64_t full_seq;             /* Numbers the full syncs' diff passes. */
     uint64_t ticks;
     size_t pending_outputs;       /* Checks with a deferred output sync. */
     bool closing;
