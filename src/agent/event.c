@@ -34,28 +34,44 @@ static bool ev_re_match(const char *re, const char *s)
     return m;
 }
 
-static bool wanted(struct cn_agent *a, const struct cn_user_event *ev)
+/* Some local service matches the service (and tag) filter. The regexes
+ * are compiled once here, not once per service and tag. */
+static bool service_wanted(struct cn_agent *a, const char *sf, const char *tf)
 {
     struct cn__lsvc **svcs;
     size_t n;
-    bool found = false;
+    regex_t sre, tre;
+    bool found = false, tags = tf && *tf;
+    if (!a->local || regcomp(&sre, sf, REG_EXTENDED | REG_NOSUB) != 0)
+        return false;
+    if (tags && regcomp(&tre, tf, REG_EXTENDED | REG_NOSUB) != 0) {
+        regfree(&sre);
+        return false;
+    }
+    if (cn__local_services_sorted(a, &svcs, &n) == 0) {
+        for (size_t i = 0; i < n && !found; i++) {
+            const struct cn_service *v = &svcs[i]->def.svc;
+            if (regexec(&sre, v->name, 0, NULL, 0) != 0)
+                continue;
+            found = !tags;
+            for (uint32_t t = 0; t < v->n_tags && !found; t++)
+                found = regexec(&tre, v->tags[t], 0, NULL, 0) == 0;
+        }
+        cn_free(svcs);
+    }
+    if (tags)
+        regfree(&tre);
+    regfree(&sre);
+    return found;
+}
+
+static bool wanted(struct cn_agent *a, const struct cn_user_event *ev)
+{
     if (ev->node_filter && *ev->node_filter && !ev_re_match(ev->node_filter, a->cfg.node_name))
         return false;
     if (!ev->service_filter || !*ev->service_filter)
         return true;
-    if (!a->local || cn__local_services_sorted(a, &svcs, &n) < 0)
-        return false;
-    for (size_t i = 0; i < n && !found; i++) {
-        const struct cn_service *v = &svcs[i]->def.svc;
-        if (!ev_re_match(ev->service_filter, v->name))
-            continue;
-        if (!ev->tag_filter || !*ev->tag_filter)
-            found = true;
-        for (uint32_t t = 0; t < v->n_tags && !found; t++)
-            found = ev_re_match(ev->tag_filter, v->tags[t]);
-    }
-    cn_free(svcs);
-    return found;
+    return service_wanted(a, ev->service_filter, ev->tag_filter);
 }
 
 static char *put(char **p, const char *s, size_t n)

@@ -289,6 +289,19 @@ def test_events(agent, c):
     assert requests.put(agent.url + "/v1/event/fire/after").ok
     assert wait_until(lambda: "after" in [e["Name"] for e in c.event.list()[1]])
     assert "skipped" not in [e["Name"] for e in c.event.list()[1]]
+    # Service and tag filters match this agent's own services.
+    assert requests.put(agent.url + "/v1/agent/service/register",
+                        json={"Name": "evsvc", "Tags": ["blue"]}).ok
+    try:
+        for name, q in (("svc-hit", "service=^evsvc$&tag=^bl"), ("svc-miss", "service=^evsvc$&tag=^red"),
+                        ("svc-none", "service=^nosuch$")):
+            assert requests.put(agent.url + "/v1/event/fire/%s?%s" % (name, q)).ok
+        assert requests.put(agent.url + "/v1/event/fire/after2").ok
+        assert wait_until(lambda: "after2" in [e["Name"] for e in c.event.list()[1]])
+        names = [e["Name"] for e in c.event.list()[1]]
+        assert "svc-hit" in names and "svc-miss" not in names and "svc-none" not in names
+    finally:
+        requests.put(agent.url + "/v1/agent/service/deregister/evsvc")
 
 
 def test_txn_catalog_verbs(agent):
