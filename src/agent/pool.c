@@ -22,32 +22,37 @@
 
 /* ---- server lists ---- */
 
-static void server_list_update(struct cn_agent *a, struct cn__pool *p,
-                               const struct cn_gossip_member *m, bool alive)
+static const char *tag(const struct cn_gossip_member *m, const char *key)
 {
-    const char *role = NULL, *port = NULL, *dc = NULL, *id = NULL;
+    for (size_t i = 0; i < m->n_tags; i++)
+        if (strcmp(m->tags[i].key, key) == 0)
+            return m->tags[i].value;
+    return NULL;
+}
+
+/* The pool's server list from member tags. A full list reuses the slot
+ * of a server that is gone, so churn cannot lock new servers out. */
+static void server_list_update(struct cn__pool *p, const struct cn_gossip_member *m, bool alive)
+{
+    const char *role = tag(m, "role"), *port = tag(m, "port"), *dc = tag(m, "dc");
+    const char *id = tag(m, "id");
     size_t i;
-    for (i = 0; i < m->n_tags; i++) {
-        const char *k = m->tags[i].key;
-        if (strcmp(k, "role") == 0)
-            role = m->tags[i].value;
-        else if (strcmp(k, "port") == 0)
-            port = m->tags[i].value;
-        else if (strcmp(k, "dc") == 0)
-            dc = m->tags[i].value;
-        else if (strcmp(k, "id") == 0)
-            id = m->tags[i].value;
-    }
-    (void)a;
     if (!role || strcmp(role, "consul") != 0 || !port || !dc)
         return;
     for (i = 0; i < p->n_servers; i++)
         if (strcmp(p->servers[i].name, m->name) == 0)
             break;
     if (i == p->n_servers) {
-        if (!alive || p->n_servers == CN__POOL_SERVERS_MAX)
+        if (!alive)
             return;
-        p->n_servers++;
+        if (p->n_servers < CN__POOL_SERVERS_MAX) {
+            p->n_servers++;
+        } else {
+            for (i = 0; i < p->n_servers && p->servers[i].alive; i++)
+                ;
+            if (i == p->n_servers)
+                return;
+        }
     }
     struct cn__pool_server *s = &p->servers[i];
     snprintf(s->name, sizeof s->name, "%s", m->name);
@@ -107,14 +112,6 @@ size_t cn__agent_datacenters(void *ctx, char (*out)[64], size_t max)
 
 /* ---- events ---- */
 
-static const char *tag(const struct cn_gossip_member *m, const char *key)
-{
-    for (size_t i = 0; i < m->n_tags; i++)
-        if (strcmp(m->tags[i].key, key) == 0)
-            return m->tags[i].value;
-    return NULL;
-}
-
 /* Hands a LAN member to the server (leader reconcile, members.c). */
 static void server_member(struct cn_agent *a, const struct cn_gossip_event *ev)
 {
@@ -143,7 +140,7 @@ static void on_lan_event(void *ctx, const struct cn_gossip_event *ev)
         cn__agent_user_event(a, ev);
         return;
     }
-    server_list_update(a, &a->lan, &ev->member, ev->type == CN_GOSSIP_EV_JOIN ||
+    server_list_update(&a->lan, &ev->member, ev->type == CN_GOSSIP_EV_JOIN ||
                                                     ev->type == CN_GOSSIP_EV_UPDATE);
     CN_INFO("agent: member %s %s (%s:%u)", ev->member.name, cn_gossip_event_name(ev->type),
             ev->member.addr, ev->member.port);
@@ -156,7 +153,7 @@ static void on_wan_event(void *ctx, const struct cn_gossip_event *ev)
     struct cn_agent *a = ctx;
     if (ev->type == CN_GOSSIP_EV_USER)
         return;
-    server_list_update(a, &a->wan, &ev->member, ev->type == CN_GOSSIP_EV_JOIN ||
+    server_list_update(&a->wan, &ev->member, ev->type == CN_GOSSIP_EV_JOIN ||
                                                     ev->type == CN_GOSSIP_EV_UPDATE);
     CN_INFO("agent: WAN member %s %s", ev->member.name, cn_gossip_event_name(ev->type));
 }
