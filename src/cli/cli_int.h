@@ -99,8 +99,10 @@ int cli_watch_endpoint(const struct cli_watch_params *p, struct cn_buf *path,
 /* Starts args[0..n) as Consul does: with `shell`, the arguments joined by
  * spaces run by $SHELL (default /bin/sh) -c; else exec'd directly.
  * stdin_fd -1 is /dev/null; env ("NAME=value") is added. Returns the pid
- * or -1 after printing "Error starting handler: ...". */
-int cli_spawn(char **args, int n, bool shell, int stdin_fd, const char *env);
+ * or -1 after printing "Error starting handler: ...". With own_group the
+ * child leads a new process group, so that signalling -pid also reaches
+ * what a shell started (dash does not exec its last command). */
+int cli_spawn(char **args, int n, bool shell, int stdin_fd, const char *env, bool own_group);
 /* Go's exec error text for a wait status ("exit status 2", "signal:
  * terminated"); "" for a clean exit. */
 void cli_wait_status_text(int status, char *out, size_t size);

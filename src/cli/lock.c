@@ -55,6 +55,7 @@ struct lk {
 
 static volatile sig_atomic_t g_shutdown;
 static volatile sig_atomic_t g_child;
+static volatile sig_atomic_t g_group; /* g_child leads its own process group. */
 
 static int64_t now_ms(void)
 {
@@ -79,7 +80,7 @@ static void on_signal(int sig)
 {
     g_shutdown = 1;
     if (g_child > 0)
-        kill((pid_t)g_child, sig); /* Consul forwards signals to the child. */
+        kill(g_group ? -(pid_t)g_child : (pid_t)g_child, sig); /* Consul forwards them. */
 }
 
 /* ---- HTTP helpers ---- */
@@ -561,7 +562,9 @@ static int run_child(struct lk *l, char **args, int n, bool *killed)
     bool hard = false;
     int status = 0, pid;
     info("Starting handler");
-    pid = cli_spawn(args, n, o.shell, o.pass_stdin ? 0 : -1, "CONSUL_LOCK_HELD=true");
+    /* Not with a terminal on stdin: a background group reading it would stop. */
+    g_group = !(o.pass_stdin && isatty(0));
+    pid = cli_spawn(args, n, o.shell, o.pass_stdin ? 0 : -1, "CONSUL_LOCK_HELD=true", g_group);
     *killed = false;
     if (pid < 0)
         return -1;
@@ -574,13 +577,13 @@ static int run_child(struct lk *l, char **args, int n, bool *killed)
             info("%s", atomic_load(&l->lost) ? "Lock lost, killing child"
                                              : "Shutdown triggered, killing child");
             info("Terminating child pid %d", pid);
-            kill(pid, SIGTERM);
+            kill(g_group ? -pid : pid, SIGTERM);
             *killed = true;
             term_at = now_ms();
         }
         if (*killed && !hard && now_ms() - term_at > KILL_GRACE_MS) {
             info("Child did not exit after grace period of 5s");
-            kill(pid, SIGKILL);
+            kill(g_group ? -pid : pid, SIGKILL);
             hard = true;
         }
         usleep(20 * 1000);

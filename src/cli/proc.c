@@ -11,8 +11,10 @@
 
 /* Runs in the forked child: never returns. */
 static void child_exec(char **args, int n, bool shell, int stdin_fd, const char *env,
-                       char *script)
+                       char *script, bool own_group)
 {
+    if (own_group)
+        setpgid(0, 0);
     int fd = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
     if (fd >= 0 && fd != 0) {
         dup2(fd, 0);
@@ -37,7 +39,7 @@ static void child_exec(char **args, int n, bool shell, int stdin_fd, const char 
     _exit(127);
 }
 
-int cli_spawn(char **args, int n, bool shell, int stdin_fd, const char *env)
+int cli_spawn(char **args, int n, bool shell, int stdin_fd, const char *env, bool own_group)
 {
     size_t len = 1;
     char *script;
@@ -54,7 +56,9 @@ int cli_spawn(char **args, int n, bool shell, int stdin_fd, const char *env)
     fflush(stderr);
     pid = fork();
     if (pid == 0)
-        child_exec(args, n, shell, stdin_fd, env, script);
+        child_exec(args, n, shell, stdin_fd, env, script, own_group);
+    if (pid > 0 && own_group)
+        setpgid(pid, pid); /* Also here: the parent may signal before the child runs. */
     free(script);
     if (pid < 0) {
         fprintf(stderr, "Error starting handler: %s\n", strerror(errno));

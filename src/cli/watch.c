@@ -132,7 +132,7 @@ static int run_handler(char **args, int n, bool shell, const json_t *data, uint6
     }
     free(text);
     snprintf(env, sizeof env, "CONSUL_INDEX=%" PRIu64, index);
-    pid = cli_spawn(args, n, shell, fileno(in), env);
+    pid = cli_spawn(args, n, shell, fileno(in), env, false);
     fclose(in);
     if (pid < 0)
         return -1;

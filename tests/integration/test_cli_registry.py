@@ -141,7 +141,10 @@ def test_maint_toggles_checks(agent):
 
 
 def lock_proc(agent, *args):
-    return subprocess.Popen([BIN, "lock"] + list(args), env=env_for(agent),
+    # dash, unlike bash, forks for the last command of -c: the lock must
+    # signal the child's whole process group, or `sleep` outlives it.
+    env = dict(env_for(agent), SHELL="/bin/sh")
+    return subprocess.Popen([BIN, "lock"] + list(args), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
