@@ -15,24 +15,38 @@ void cn_json_enc_init(struct cn_json_enc *e, struct cn_buf *b, bool pretty)
     e->after_key = false;
 }
 
-static void put(struct cn_json_enc *e, const void *p, size_t n)
+/* Appends are the encoder's inner loop: the common case (room, no error)
+ * is a bare memcpy; cn_buf_append grows the buffer otherwise. The buffer
+ * keeps one byte for a NUL (cn_buf_reserve), hence < rather than <=. */
+static inline void put(struct cn_json_enc *e, const void *p, size_t n)
 {
-    if (e->err == 0)
-        e->err = cn_buf_append(e->b, p, n);
+    struct cn_buf *b = e->b;
+    if (CN_LIKELY(n < b->cap - b->len && e->err == 0)) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    } else if (e->err == 0) {
+        e->err = cn_buf_append(b, p, n);
+    }
 }
 
-static void putc1(struct cn_json_enc *e, char c)
+static inline void putc1(struct cn_json_enc *e, char c)
 {
-    if (e->err == 0)
-        e->err = cn_buf_putc(e->b, (uint8_t)c);
+    struct cn_buf *b = e->b;
+    if (CN_LIKELY(b->len + 1 < b->cap && e->err == 0))
+        b->data[b->len++] = (uint8_t)c;
+    else if (e->err == 0)
+        e->err = cn_buf_putc(b, (uint8_t)c);
 }
+
+/* A newline and four spaces per level, as Go's MarshalIndent("", "    "). */
+#define SP16 "                "
+#define SP64 SP16 SP16 SP16 SP16
+static const char nl_indent[] = "\n" SP64 SP64 SP64 SP64;
+_Static_assert(sizeof nl_indent >= 1 + 4 * CN_JSON_ENC_DEPTH_MAX, "indent string");
 
 static void newline_indent(struct cn_json_enc *e, int depth)
 {
-    static const char spaces[] = "                                ";
-    putc1(e, '\n');
-    for (int i = 0; i < depth; i++)
-        put(e, spaces, 4);
+    put(e, nl_indent, 1 + 4 * (size_t)depth);
 }
 
 static void before_value(struct cn_json_enc *e)
@@ -53,7 +67,7 @@ static void begin(struct cn_json_enc *e, char c)
     putc1(e, c);
     e->depth++;
     e->need_comma = false;
-    if (e->depth > 64 && e->err == 0)
+    if (e->depth > CN_JSON_ENC_DEPTH_MAX && e->err == 0)
         e->err = -EMSGSIZE; /* Our own bug, but never corrupt output. */
 }
 
@@ -103,10 +117,16 @@ static size_t utf8_len(const uint8_t *p, size_t n)
     return len;
 }
 
-static bool safe_ascii(uint8_t c)
+/* Bytes copied as they are: printable ASCII except '"', '\\' and Go's
+ * HTML escapes '<', '>', '&'. A bitmap: this test runs on every byte. */
+static const uint64_t safe_ascii_bits[2] = {
+    0xffffffff00000000u & ~(1ull << '"' | 1ull << '&' | 1ull << '<' | 1ull << '>'),
+    ~(1ull << ('\\' - 64)),
+};
+
+static inline bool safe_ascii(uint8_t c)
 {
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' &&
-           c != '>' && c != '&';
+    return c < 128 && (safe_ascii_bits[c >> 6] >> (c & 63) & 1);
 }
 
 static void put_escaped(struct cn_json_enc *e, const uint8_t *s, size_t n)
@@ -159,9 +179,14 @@ static void put_escaped(struct cn_json_enc *e, const uint8_t *s, size_t n)
 
 void cn_json_key(struct cn_json_enc *e, const char *key)
 {
+    cn_json_keyn(e, key, strlen(key));
+}
+
+void cn_json_keyn(struct cn_json_enc *e, const char *key, size_t len)
+{
     CN_ASSERT(!e->after_key);
     before_value(e);
-    put_escaped(e, (const uint8_t *)key, strlen(key));
+    put_escaped(e, (const uint8_t *)key, len);
     if (e->pretty)
         put(e, ": ", 2);
     else

@@ -23,6 +23,8 @@
 
 /* ---- encoder ---- */
 
+#define CN_JSON_ENC_DEPTH_MAX 64
+
 struct cn_json_enc {
     struct cn_buf *b;
     int err;              /* First error (-EMSGSIZE, -ENOMEM), else 0. */
@@ -38,6 +40,7 @@ void cn_json_obj_end(struct cn_json_enc *e);
 void cn_json_arr_begin(struct cn_json_enc *e);
 void cn_json_arr_end(struct cn_json_enc *e);
 void cn_json_key(struct cn_json_enc *e, const char *key);  /* ASCII literal. */
+void cn_json_keyn(struct cn_json_enc *e, const char *key, size_t len); /* Any bytes. */
 void cn_json_str(struct cn_json_enc *e, const void *s, size_t len);
 void cn_json_cstr(struct cn_json_enc *e, const char *s);   /* NULL -> "". */
 void cn_json_u64(struct cn_json_enc *e, uint64_t v);

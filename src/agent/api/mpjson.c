@@ -40,14 +40,12 @@ int cn__mp_to_json(struct cn_mp_reader *r, struct cn_json_enc *e, int depth)
         for (uint32_t i = 0; i < o.v.n; i++) {
             const uint8_t *k;
             uint32_t kl;
-            char key[CN_CATALOG_STR_BYTES_MAX + 1];
-            /* cn_json_key takes a C string; keys are field names or map
-             * keys the state bounds by CN_CATALOG_STR_BYTES_MAX. */
-            if (cn_mp_read_str(r, &k, &kl) < 0 || kl >= sizeof key || memchr(k, 0, kl))
+            /* Keys are field names or map keys the state bounds by
+             * CN_CATALOG_STR_BYTES_MAX. */
+            if (cn_mp_read_str(r, &k, &kl) < 0 || kl > CN_CATALOG_STR_BYTES_MAX ||
+                memchr(k, 0, kl))
                 return CN_EMALFORMED;
-            memcpy(key, k, kl);
-            key[kl] = '\0';
-            cn_json_key(e, key);
+            cn_json_keyn(e, (const char *)k, kl);
             if (cn__mp_to_json(r, e, depth + 1) < 0)
                 return CN_EMALFORMED;
         }
