@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "bench_util.h"
 
@@ -44,6 +45,7 @@ static const char *err_names[E_KINDS] = {"connect", "io", "status", "body", "tim
 struct opts {
     const char *addr;
     const char *path, *needle;  /* -w path: GET path; body must contain needle. */
+    bool gzip;                  /* -z: ask for gzip, check the inflated head. */
     struct sockaddr_in sa;
     struct b_reqcfg req;
     enum workload wl;
@@ -203,7 +205,8 @@ static void conn_flush(struct conn *c)
 /* -w path: the same GET every time. */
 static size_t fmt_path(char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", o.path, o.req.host);
+    int n = snprintf(out, cap, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", o.path, o.req.host,
+                     o.gzip ? "Accept-Encoding: gzip\r\n" : "");
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -238,6 +241,28 @@ static void conn_fill(struct conn *c)
         conn_flush(c);
 }
 
+/* -z: the body must be gzip, and its first 8 KiB once inflated must
+ * contain needle (all of it is not inflated: that would measure us). */
+static bool gz_head_has(const char *body, size_t len, const char *needle)
+{
+    char out[8192];
+    z_stream z;
+    int rc;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return false;
+    z.next_in = (Bytef *)body;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = sizeof out - 1;
+    rc = inflate(&z, Z_SYNC_FLUSH);
+    inflateEnd(&z);
+    if (rc != Z_OK && rc != Z_STREAM_END)
+        return false;
+    out[z.total_out] = '\0';
+    return !needle || strstr(out, needle);
+}
+
 static bool body_ok(struct b_resp *r, uint64_t key)
 {
     char expect[B_VALUE_BYTES_MAX / 3 * 4 + 8];
@@ -245,6 +270,8 @@ static bool body_ok(struct b_resp *r, uint64_t key)
 
     if (o.wl == W_PUT)
         return b_body_has(r, o.req.proto == B_CONSUL ? "true" : "\"header\"");
+    if (o.wl == W_PATH && o.gzip)
+        return gz_head_has(r->body, r->body_len, o.needle);
     if (o.wl == W_PATH) /* The kept head of the body (bodies may be longer). */
         return !o.needle || memmem(r->body, r->body_len, o.needle, strlen(o.needle));
     b_value(key, value, o.req.value_bytes);
@@ -406,6 +433,8 @@ static void usage(FILE *f)
         "                      path = GET -u PATH every time (Consul proto)  [put]\n"
         "  -u PATH             with -w path: request target, e.g. /v1/health/service/web?passing\n"
         "  -b TEXT             with -w path: the body's first 256 KiB must contain TEXT\n"
+        "  -z                  with -w path: send Accept-Encoding: gzip; replies must be gzip\n"
+        "                      and TEXT is looked for in their first 8 KiB inflated\n"
         "  -m default|consistent|stale  read mode; etcd: stale = serializable,\n"
         "                      default/consistent = linearizable  [default]\n"
         "  -c N                connections [64]     -t N  epoll threads [1]\n"
@@ -461,11 +490,12 @@ static int parse_opts(int argc, char **argv)
     o.seed = 1;
     o.req.prefix = "bench/";
     o.req.value_bytes = 256;
-    while ((ch = getopt(argc, argv, "a:P:w:m:c:t:p:d:W:n:k:K:s:x:T:e:S:r:u:b:h")) != -1) {
+    while ((ch = getopt(argc, argv, "a:P:w:m:c:t:p:d:W:n:k:K:s:x:T:e:S:r:u:b:zh")) != -1) {
         switch (ch) {
         case 'a': o.addr = optarg; break;
         case 'u': o.path = optarg; break;
         case 'b': o.needle = optarg; break;
+        case 'z': o.gzip = true; break;
         case 'P':
             if (strcmp(optarg, "consul") == 0) o.req.proto = B_CONSUL;
             else if (strcmp(optarg, "etcd") == 0) o.req.proto = B_ETCD;

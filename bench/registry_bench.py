@@ -7,10 +7,13 @@ usage: registry_bench.py CAIRN KVLOAD [--quick] [--section health|checks|all]
          [--duration S] [--clients N]
 
 health: N instances of "web" (default 1,000), each on its own node with a
-  passing service check, registered with PUT /v1/catalog/register; then
-  kvload GETs /v1/health/service/web?passing from 16 keep-alive clients
-  (the body must list the nodes). Reported: req/s [>= 5,000], latency,
-  response size, server CPU per request.
+  passing service check, registered with PUT /v1/catalog/register. First a
+  herd of --herd blocking queries on the list is parked and one check
+  change wakes it: time until every reply is read, agent CPU. Then kvload
+  GETs /v1/health/service/web?passing from 16 keep-alive clients (the body
+  must list the nodes), once without and once with Accept-Encoding: gzip
+  (python-requests and Go's net/http send it unasked). Reported: req/s
+  [>= 5,000], latency, response size, server CPU per request.
 checks: N services (default 10,000) with one check each, registered with
   PUT /v1/agent/service/register. TCP checks point at N distinct loopback
   ports that this script listens on, so every accept is one run of one
@@ -63,6 +66,59 @@ def rss_kb(pid):
     return -1
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def herd(agent, n, index, gzip, change):
+    """n blocking GETs of the health list parked at index (from 127.1.0.x
+    sources: 200 connections per address is the agent's limit), then
+    change() makes the list change: returns (seconds until every reply
+    was read, agent CPU seconds meanwhile, replies, errors)."""
+    sel = selectors.DefaultSelector()
+    req = ("GET /v1/health/service/web?passing&index=%d&wait=60s HTTP/1.1\r\nHost: x\r\n%s\r\n"
+           % (index, "Accept-Encoding: gzip\r\n" if gzip else "")).encode()
+    conns = []
+    for i in range(n):
+        s = socket.socket()
+        s.bind(("127.1.0.%d" % (1 + i // 150), 0))
+        s.connect((agent.host, agent.port))
+        s.sendall(req)
+        s.setblocking(False)
+        conns.append(s)
+        sel.register(s, selectors.EVENT_READ, [b"", None])
+    time.sleep(0.5)  # Let every request park.
+    c0, t0 = cpu_s(agent.pid), time.monotonic()
+    change()
+    done = errors = 0
+    deadline = t0 + 60
+    while done + errors < n and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1):
+            st = key.data
+            try:
+                chunk = key.fileobj.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            st[0] += chunk
+            head_end = st[0].find(b"\r\n\r\n")
+            if head_end >= 0 and st[1] is None:
+                m = re.search(rb"content-length: *(\d+)", st[0][:head_end], re.I)
+                st[1] = head_end + 4 + int(m.group(1)) if m else -1
+            if not chunk or (st[1] is not None and len(st[0]) >= st[1]):
+                if chunk and st[0].startswith(b"HTTP/1.1 200"):
+                    done += 1
+                else:
+                    errors += 1
+                sel.unregister(key.fileobj)
+    took, cpu = time.monotonic() - t0, cpu_s(agent.pid) - c0
+    for s in conns:
+        s.close()
+    return took, cpu, done, errors
+
+
 def mib(kb):
     return "n/a" if kb < 0 else "%.1f" % (kb / 1024)
 
@@ -94,11 +150,15 @@ class Agent:
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
 
     def call(self, method, path, body=None):
+        st, body, _ = self.call_headers(method, path, body)
+        return st, body
+
+    def call_headers(self, method, path, body=None):
         c = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             c.request(method, path, body=body)
             r = c.getresponse()
-            return r.status, r.read()
+            return r.status, r.read(), r.headers
         finally:
             c.close()
 
@@ -144,25 +204,52 @@ def health_section(a, tmp):
               "%d entries, %d bytes" % (n, reg_s, got, len(body)))
         if got != n:
             print("    WARNING: expected %d entries" % n)
-        out = subprocess.run(
-            ["nice", a.kvload, "-a", agent.addr, "-w", "path",
-             "-u", "/v1/health/service/web?passing", "-b", "web-node-",
-             "-c", str(a.clients), "-t", "1", "-d", str(a.duration), "-W", str(a.warmup),
-             "-S", str(agent.pid), "-T", "30"],
-            capture_output=True, text=True, timeout=a.duration + a.warmup + 120)
-        for line in out.stdout.splitlines():
-            if not line.startswith("RESULT"):
-                print("    " + line)
-        m = re.search(r"^RESULT (.*)$", out.stdout, re.M)
-        kv = dict(x.split("=", 1) for x in m.group(1).split()) if m else {}
-        print("RESULT health_instances=%d health_body_bytes=%d health_rps=%s health_p50_us=%s "
-              "health_p99_us=%s health_errors=%s health_server_cpu_s=%s health_client_bound=%s "
-              "health_clients=%d" % (n, len(body), kv.get("ops_s", "n/a"), kv.get("p50_us", "n/a"),
-                                     kv.get("p99_us", "n/a"), kv.get("errors", "n/a"),
-                                     kv.get("server_cpu_s", "n/a"), kv.get("client_bound", "n/a"),
-                                     a.clients))
-        if out.returncode != 0:
-            print("    kvload exited %d: %s" % (out.returncode, out.stderr.strip()[-300:]))
+        # Identity first (what the bar was first read as), then gzip: what
+        # python-requests and Go's net/http send unasked.
+        # A herd of blocking queries (consul-template, Prometheus) woken
+        # by one change: each reply is the whole new list.
+        flip = [0]
+
+        def change():
+            flip[0] += 1
+            st, _ = agent.put("/v1/catalog/register", {
+                "Node": "web-node-0", "Address": "10.0.0.0",
+                "Check": {"CheckID": "service:web-0", "Name": "web health",
+                          "ServiceID": "web-0", "Output": "flip %d" % flip[0],
+                          "Status": "passing"}})
+        for gz in (False, True):
+            _, _, hdrs = agent.call_headers("GET", "/v1/health/service/web?passing")
+            took, cpu, ok, bad = herd(agent, a.herd, int(hdrs["X-Consul-Index"]), gz, change)
+            tag = "herd_gz" if gz else "herd"
+            print("    herd of %d blocking queries (%s), one change: all answered in %.3f s, "
+                  "agent CPU %.3f s (%.0f us per reply); %d ok, %d failed"
+                  % (a.herd, "gzip" if gz else "identity", took, cpu, cpu / max(ok, 1) * 1e6,
+                     ok, bad))
+            print("RESULT %s_n=%d %s_s=%.3f %s_cpu_s=%.3f %s_ok=%d %s_failed=%d"
+                  % (tag, a.herd, tag, took, tag, cpu, tag, ok, tag, bad))
+        for enc, flags in (("identity", []), ("gzip", ["-z"])):
+            print("    %s responses:" % enc)
+            out = subprocess.run(
+                ["nice", a.kvload, "-a", agent.addr, "-w", "path",
+                 "-u", "/v1/health/service/web?passing", "-b", "web-node-",
+                 "-c", str(a.clients), "-t", "1", "-d", str(a.duration), "-W", str(a.warmup),
+                 "-S", str(agent.pid), "-T", "30"] + flags,
+                capture_output=True, text=True, timeout=a.duration + a.warmup + 120)
+            for line in out.stdout.splitlines():
+                if not line.startswith("RESULT"):
+                    print("      " + line)
+            m = re.search(r"^RESULT (.*)$", out.stdout, re.M)
+            kv = dict(x.split("=", 1) for x in m.group(1).split()) if m else {}
+            tag = "health" if enc == "identity" else "health_gz"
+            print("RESULT %s_instances=%d %s_body_bytes=%d %s_rps=%s %s_p50_us=%s "
+                  "%s_p99_us=%s %s_errors=%s %s_server_cpu_s=%s %s_client_bound=%s "
+                  "%s_clients=%d" % (tag, n, tag, len(body), tag, kv.get("ops_s", "n/a"),
+                                     tag, kv.get("p50_us", "n/a"), tag, kv.get("p99_us", "n/a"),
+                                     tag, kv.get("errors", "n/a"), tag,
+                                     kv.get("server_cpu_s", "n/a"), tag,
+                                     kv.get("client_bound", "n/a"), tag, a.clients))
+            if out.returncode != 0:
+                print("      kvload exited %d: %s" % (out.returncode, out.stderr.strip()[-300:]))
     finally:
         agent.stop()
 
@@ -307,6 +394,7 @@ def main():
     p.add_argument("--quick", action="store_true")
     p.add_argument("--instances", type=int, default=1000)
     p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--herd", type=int, default=500, help="parked blocking queries")
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--warmup", type=float, default=2)
     p.add_argument("--services", type=int, default=10000)

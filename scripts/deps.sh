@@ -7,7 +7,7 @@ set -euo pipefail
 want=${1:-test}
 build_pkgs=(gcc make pkg-config meson ninja-build
             libuv1-dev libhttp-parser-dev libjansson-dev libmsgpack-dev
-            libssl-dev libldns-dev)
+            libssl-dev libldns-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev
            python3 python3-pytest python3-requests python3-consul python3-dnspython
            iproute2 nftables procps iputils-ping serf)

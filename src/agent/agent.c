@@ -279,6 +279,7 @@ int cn_agent_run(struct cn_agent_config *cfg)
             cn__agent_dns_port(a), a->server ? a->rpc_addr : "-");
     uv_run(&loop, UV_RUN_DEFAULT);
     cn__events_free(a);
+    cn__rcache_free(a);
     uv_loop_close(&loop);
     cfg->services = a->cfg.services;
     cfg->checks = a->cfg.checks;
@@ -298,6 +299,7 @@ fail:
         cn_server_close(a->server, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     cn__events_free(a);
+    cn__rcache_free(a);
     uv_loop_close(&loop);
     cfg->services = a->cfg.services;
     cfg->checks = a->cfg.checks;

@@ -56,6 +56,7 @@ struct cn_agent {
     struct cn__waiter *waiters;
     uv_signal_t sig_hup;
     struct cn__dnsbe *dns;         /* DNS server + backend; NULL if off. */
+    struct cn__rcache *rcache;     /* api/rcache.c; NULL until first use. */
 };
 
 /* rpc_client.c */
@@ -89,6 +90,25 @@ void cn__agent_dns_stop(struct cn_agent *a);
 int cn__agent_dns_port(const struct cn_agent *a);  /* -1 if off. */
 /* Fuzz target hook: runs every RPC-reply decoder over p (never crashes). */
 int cn__agent_dns_decode_fuzz(const uint8_t *p, size_t len);
+
+/* api/rcache.c: big list answers by (request, result index). Freeing
+ * leaves requests in flight their own references to what they send. */
+struct cn__rcache;
+void cn__rcache_free(struct cn_agent *a);
+/* For a GET: the cache key of this read (arena memory) and, if an entry
+ * exists, a reference to its body in *hit and its index in *index. false
+ * when the request is not cacheable. */
+bool cn__rcache_lookup(struct cn_http_req *req, enum cn_rpc_method m, const char **key,
+                       size_t *key_len, struct cn_http_blob **hit, uint64_t *index);
+/* A reference to key's answer and its index, or NULL. */
+struct cn_http_blob *cn__rcache_find(struct cn_agent *a, const char *key, size_t key_len,
+                                     uint64_t *index);
+/* Keeps blob (a new reference) as the answer of key at index. */
+void cn__rcache_put(struct cn_agent *a, const char *key, size_t key_len, uint64_t index,
+                    struct cn_http_blob *blob);
+/* After a hit was sent: most recently used; its gzip form counted. */
+void cn__rcache_touch(struct cn_agent *a, const char *key, size_t key_len);
+
 
 /* api/routes.c */
 extern const struct cn_route cn__api_routes[];
@@ -124,6 +144,19 @@ void cn__api_meta_headers(struct cn_http_req *req, const struct cn_query_meta *m
 /* JSON body with Content-Type: application/json. */
 void cn__api_json_init(struct cn_http_req *req, struct cn_json_enc *e);
 void cn__api_json_send(struct cn_http_req *req, struct cn_json_enc *e, int status);
+/* Response cache (api/rcache.c) for a read call: a GET's key is kept
+ * and, when an answer is cached, its index is offered in q->if_index (the
+ * done function then never sees CN_ENOTMODIFIED: the cached body is
+ * sent). cn__api_json_send_list is cn__api_json_send(200) that also
+ * caches a big body under that key. */
+void cn__api_cache_offer(struct cn_http_req *req, struct cn_rpc_call *call,
+                         struct cn_query_opts *q);
+void cn__api_json_send_list(struct cn_http_req *req, struct cn_json_enc *e,
+                            const struct cn_rpc_call *call);
+/* A full reply arrived, but the cache already holds this key at the
+ * reply's index (another request of a woken herd built it first): sends
+ * that and returns true. */
+bool cn__api_cache_fresh(struct cn_http_req *req, const struct cn_rpc_call *call);
 /* Bare `true`/`false` replies (KV, catalog, session destroy). */
 void cn__api_send_bool(struct cn_http_req *req, bool v);
 

@@ -75,7 +75,8 @@ _Noreturn void cn__assert_fail(const char *expr, const char *file, int line);
     X(EUNSUPPORTED, -5011, "unsupported")                              \
     X(ESTATE, -5012, "invalid state")                                  \
     X(ENODC, -5013, "No path to datacenter")                           \
-    X(ECANCELED, -5014, "canceled")
+    X(ECANCELED, -5014, "canceled")                                    \
+    X(ENOTMODIFIED, -5015, "not modified")
 
 enum {
 #define CN__ERR_ENUM(name, val, text) CN_##name = (val),

@@ -36,6 +36,11 @@
 #define CN_HTTP_BODY_TIMEOUT_MS 60000    /* Body must keep arriving. */
 #define CN_HTTP_PIPELINE_BYTES_MAX (256 << 10) /* Unparsed pipelined input held. */
 #define CN_HTTP_RESP_BYTES_MAX (256 << 20)  /* One response body (a big recurse). */
+/* The agent's cache of big list answers (agent/api/rcache.c). */
+#define CN_RCACHE_ENTRIES_MAX 64
+#define CN_RCACHE_BYTES_MAX (32 << 20)
+#define CN_RCACHE_BODY_MIN (16 << 10)           /* Smaller: rebuilt each time. */
+#define CN_RCACHE_KEY_BYTES_MAX (16 << 10)
 
 /* A `cairn snapshot` image: the whole state plus a header. The state is
  * capped far below this by memory long before. */

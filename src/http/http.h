@@ -113,6 +113,8 @@ struct cn_http_req {
     /* Response being built. */
     struct cn_buf resp_headers;  /* "Name: value\r\n" lines. */
     struct cn_buf resp_body;
+    struct cn_http_blob *resp_blob; /* Instead of resp_body (finish_blob). */
+    struct cn_buf resp_gz;       /* resp_body compressed, when sent so. */
     uint64_t start_ns;
 };
 
@@ -141,6 +143,17 @@ static inline struct cn_buf *cn_http_body(struct cn_http_req *req)
  * (req is invalid afterwards). Content-Length is added here; on HEAD the
  * body is not sent. */
 void cn_http_finish(struct cn_http_req *req, int status);
+
+/* A response body shared by many responses (a cache entry): immutable,
+ * reference counted; its gzip form is made once and kept with it. */
+struct cn_http_blob;
+struct cn_http_blob *cn_http_blob_new(const void *p, size_t len); /* Copies; NULL: ENOMEM. */
+struct cn_http_blob *cn_http_blob_ref(struct cn_http_blob *b);
+void cn_http_blob_unref(struct cn_http_blob *b);                  /* NULL is a no-op. */
+size_t cn_http_blob_size(const struct cn_http_blob *b);           /* Memory held. */
+/* cn_http_finish with b as the body (resp_body is ignored); takes its
+ * own reference. */
+void cn_http_finish_blob(struct cn_http_req *req, int status, struct cn_http_blob *b);
 /* text/plain one-line reason (a newline is not added; Consul's errors
  * carry none except where documented). */
 void cn_http_error(struct cn_http_req *req, int status, const char *fmt, ...)
@@ -174,6 +187,7 @@ struct cn_http_config {
 struct cn_http_stats {
     uint64_t conns_accepted, conns_rejected, conns_open;
     uint64_t requests, requests_parked, bad_requests;
+    uint64_t gzipped;            /* Responses sent with Content-Encoding: gzip. */
 };
 
 int cn_http_server_start(struct cn_http_server **out, uv_loop_t *loop,

@@ -58,7 +58,7 @@ struct cn_http_conn {
     struct cn_http_req req;
     cn_http_cancel_fn *cancel_fn;
     char status_line[64];
-    char tail[48];             /* Content-Length + blank line. */
+    char tail[128];            /* Encoding, Content-Length, blank line. */
 };
 
 struct cn_http_server {
@@ -89,6 +89,16 @@ void cn__http_req_close(struct cn_http_req *req);
  * with *reason set. */
 int cn__http_req_build(struct cn_http_req *req, const struct cn_buf *head,
                        const char **reason);
+
+/* gzip.c. Bodies of this many bytes or more are compressed for clients
+ * that accept gzip. */
+#define CN_HTTP_GZIP_MIN 1400
+bool cn__http_accepts_gzip(const struct cn_http_req *req);
+/* in -> out (reset first) in gzip framing; fails when not smaller. */
+int cn__http_gzip(const uint8_t *in, size_t len, struct cn_buf *out);
+const uint8_t *cn__http_blob_data(const struct cn_http_blob *b, size_t *len);
+/* The blob's gzip form, made on first use; NULL when not worth it. */
+const uint8_t *cn__http_blob_gz(struct cn_http_blob *b, size_t *len);
 
 /* router.c */
 const struct cn_route *cn__http_route_find(const struct cn_route *routes,

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "http.h"
 
@@ -78,7 +79,32 @@ static void h_park(struct cn_http_req *req)
         uv_timer_start(&park_timer, on_park_timer, ms, 0);
 }
 
+/* ?n= bytes of repetitive text; with ?blob, the shared blob instead. */
+static struct cn_http_blob *shared_blob;
+
+static void big_text(struct cn_buf *b, size_t n)
+{
+    for (size_t i = 0; b->len < n; i++)
+        cn_buf_printf(b, "line %zu of a long list\n", i % 97);
+    b->len = n;
+}
+
+static void h_big(struct cn_http_req *req)
+{
+    const struct cn_http_param *p = cn_http_param(req, "n");
+    uint64_t n = 0;
+    if (cn_http_flag(req, "blob")) {
+        cn_http_finish_blob(req, 200, shared_blob);
+        return;
+    }
+    if (p)
+        cn_parse_u64(p->value, p->value_len, &n);
+    big_text(cn_http_body(req), (size_t)n);
+    cn_http_finish(req, 200);
+}
+
 static const struct cn_route routes[] = {
+    {"/v1/big", CN_HTTP_GET | CN_HTTP_HEAD, h_big, 0, 0},
     {"/v1/echo", CN_HTTP_GET | CN_HTTP_PUT | CN_HTTP_HEAD, h_echo, 0, 64},
     {"/v1/kv/", CN_HTTP_GET | CN_HTTP_PUT | CN_HTTP_DELETE, h_echo, 0, 1 << 16},
     {"/v1/park", CN_HTTP_GET, h_park, 0, 0},
@@ -92,6 +118,7 @@ static void on_stop(uv_async_t *a)
     uv_close((uv_handle_t *)&stop_async, NULL);
     uv_close((uv_handle_t *)&park_timer, NULL);
     cn_http_server_stop(srv, NULL, NULL);
+    cn_http_blob_unref(shared_blob); /* Requests hold their own references. */
 }
 
 static void *run_loop(void *arg)
@@ -112,6 +139,13 @@ static int setup(void **state)
     (void)state;
     uv_loop_init(&loop);
     uv_timer_init(&loop, &park_timer);
+    {
+        struct cn_buf b;
+        cn_buf_init(&b, 1 << 20);
+        big_text(&b, 30000);
+        shared_blob = cn_http_blob_new(b.data, b.len);
+        cn_buf_close(&b);
+    }
     uv_async_init(&loop, &stop_async, on_stop);
     if (cn_http_server_start(&srv, &loop, &cfg, err) != 0) {
         fprintf(stderr, "start: %s\n", err);
@@ -395,6 +429,79 @@ static void test_client(void **state)
     assert_true(cn_http_client_do_sync(&cr, &resp, err) < 0);
 }
 
+/* The body of the one response in r, inflated if gzip; its length. */
+static size_t response_body(const char *r, size_t r_len, char *out, size_t cap, bool *gzipped)
+{
+    const char *e = strstr(r, "\r\n\r\n"), *cl = strcasestr(r, "Content-Length: ");
+    size_t n;
+    assert_non_null(e);
+    assert_non_null(cl);
+    n = strtoul(cl + 16, NULL, 10);
+    assert_true((size_t)(r + r_len - (e + 4)) == n);
+    *gzipped = strstr(r, "Content-Encoding: gzip\r\n") && strstr(r, "Vary: Accept-Encoding\r\n");
+    if (!*gzipped) {
+        assert_true(n < cap);
+        memcpy(out, e + 4, n);
+        return n;
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *)(e + 4);
+    z.avail_in = (uInt)n;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    n = z.total_out;
+    inflateEnd(&z);
+    return n;
+}
+
+static void check_big(const char *req, size_t want_len, bool want_gzip)
+{
+    static char r[65536], body[65536], expect[65536];
+    struct cn_buf b;
+    bool gz;
+    int fd = dial();
+    size_t len, n;
+    send_all(fd, req, strlen(req));
+    len = read_responses(fd, r, sizeof r, 1);
+    close(fd);
+    assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+    n = response_body(r, len, body, sizeof body, &gz);
+    assert_int_equal(gz, want_gzip);
+    cn_buf_init(&b, sizeof expect);
+    big_text(&b, want_len);
+    assert_int_equal(n, want_len);
+    memcpy(expect, b.data, b.len);
+    cn_buf_close(&b);
+    assert_memory_equal(body, expect, n);
+}
+
+static void test_gzip(void **state)
+{
+    (void)state;
+    /* Compressed only when asked, big enough, and a 200 to a GET. */
+    check_big("GET /v1/big?n=20000 HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n", 20000, true);
+    check_big("GET /v1/big?n=20000 HTTP/1.1\r\nAccept-Encoding: deflate, GZIP;q=0.5\r\n\r\n",
+              20000, true);
+    check_big("GET /v1/big?n=20000 HTTP/1.1\r\n\r\n", 20000, false);
+    check_big("GET /v1/big?n=20000 HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n", 20000, false);
+    check_big("GET /v1/big?n=20000 HTTP/1.1\r\nAccept-Encoding: br, x-gzip2\r\n\r\n", 20000,
+              false);
+    check_big("GET /v1/big?n=100 HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n", 100, false);
+    /* A shared blob: compressed once, then served from its kept form. */
+    for (int i = 0; i < 3; i++) {
+        check_big("GET /v1/big?blob HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n", 30000, true);
+        check_big("GET /v1/big?blob HTTP/1.1\r\n\r\n", 30000, false);
+    }
+    /* HEAD: the identity length, no body, no encoding. */
+    char *r = roundtrip("HEAD /v1/big?n=20000 HTTP/1.1\r\nAccept-Encoding: gzip\r\n"
+                        "Connection: close\r\n\r\n", 1);
+    assert_non_null(strstr(r, "Content-Length: 20000\r\n"));
+    assert_null(strstr(r, "Content-Encoding"));
+}
+
 static void test_url_codec(void **state)
 {
     char out[64];
@@ -426,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_header_timeout),
         cmocka_unit_test(test_conn_limit_per_ip),
         cmocka_unit_test(test_client),
+        cmocka_unit_test(test_gzip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,7 @@ void cn__http_req_init(struct cn_http_req *req)
     cn_arena_init(&req->arena, REQ_ARENA_BYTES_MAX);
     cn_buf_init(&req->resp_headers, CN_HTTP_HEAD_BYTES_MAX);
     cn_buf_init(&req->resp_body, CN_HTTP_RESP_BYTES_MAX);
+    cn_buf_init(&req->resp_gz, CN_HTTP_RESP_BYTES_MAX);
     req->token = "";
     req->raw_query = "";
 }
@@ -26,20 +27,25 @@ void cn__http_req_reset(struct cn_http_req *req)
     void *app = req->app;
     char ip[sizeof req->client_ip];
     struct cn_arena arena = req->arena;
-    struct cn_buf rh = req->resp_headers, rb = req->resp_body;
+    struct cn_buf rh = req->resp_headers, rb = req->resp_body, gz = req->resp_gz;
 
     memcpy(ip, req->client_ip, sizeof ip);
     cn_arena_reset(&arena);
     cn_buf_reset(&rh);
     cn_buf_reset(&rb);
+    cn_buf_reset(&gz);
     if (rb.cap > (256 << 10)) /* Don't hold a big response's memory. */
         cn_buf_close(&rb);
+    if (gz.cap > (256 << 10))
+        cn_buf_close(&gz);
+    cn_http_blob_unref(req->resp_blob);
     memset(req, 0, sizeof *req);
     req->app = app;
     memcpy(req->client_ip, ip, sizeof ip);
     req->arena = arena;
     req->resp_headers = rh;
     req->resp_body = rb;
+    req->resp_gz = gz;
     req->token = "";
     req->raw_query = "";
 }
@@ -49,6 +55,9 @@ void cn__http_req_close(struct cn_http_req *req)
     cn_arena_close(&req->arena);
     cn_buf_close(&req->resp_headers);
     cn_buf_close(&req->resp_body);
+    cn_buf_close(&req->resp_gz);
+    cn_http_blob_unref(req->resp_blob);
+    req->resp_blob = NULL;
 }
 
 /* ---- head pieces -> request fields ---- */
@@ -253,6 +262,13 @@ void cn_http_set_header_u64(struct cn_http_req *req, const char *name,
 void cn_http_finish(struct cn_http_req *req, int status)
 {
     cn__http_conn_write(cn__http_conn_of(req), status);
+}
+
+void cn_http_finish_blob(struct cn_http_req *req, int status, struct cn_http_blob *b)
+{
+    cn_http_blob_unref(req->resp_blob);
+    req->resp_blob = cn_http_blob_ref(b);
+    cn_http_finish(req, status);
 }
 
 void cn_http_error(struct cn_http_req *req, int status, const char *fmt, ...)

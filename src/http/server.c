@@ -523,6 +523,9 @@ void cn__http_conn_write(struct cn_http_conn *c, int status)
 {
     struct cn_http_req *req = &c->req;
     struct cn_http_server *s = c->srv;
+    const uint8_t *body = req->resp_body.data;
+    size_t body_len = req->resp_body.len;
+    const char *encoding = "";
     uv_buf_t bufs[4];
     unsigned n = 0;
     int rc;
@@ -539,19 +542,36 @@ void cn__http_conn_write(struct cn_http_conn *c, int status)
     c->state = CONN_WRITING;
     if (!c->keep_alive || s->stopping)
         c->close_after_write = true;
+    if (req->resp_blob)
+        body = cn__http_blob_data(req->resp_blob, &body_len);
+    /* HEAD keeps the identity length: it describes what GET would send
+     * to a client that did not ask for gzip. */
+    if (status == 200 && req->method != CN_HTTP_HEAD && body_len >= CN_HTTP_GZIP_MIN &&
+        cn__http_accepts_gzip(req)) {
+        size_t gz_len = 0;
+        const uint8_t *gz = NULL;
+        if (req->resp_blob)
+            gz = cn__http_blob_gz(req->resp_blob, &gz_len);
+        else if (cn__http_gzip(body, body_len, &req->resp_gz) == 0)
+            gz = req->resp_gz.data, gz_len = req->resp_gz.len;
+        if (gz) {
+            body = gz;
+            body_len = gz_len;
+            encoding = "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n";
+            s->stats.gzipped++;
+        }
+    }
     snprintf(c->status_line, sizeof c->status_line, "HTTP/1.1 %d %s\r\n",
              status, cn_http_status_text(status));
-    snprintf(c->tail, sizeof c->tail, "%sContent-Length: %zu\r\n\r\n",
-             c->close_after_write ? "Connection: close\r\n" : "",
-             req->resp_body.len);
+    snprintf(c->tail, sizeof c->tail, "%s%sContent-Length: %zu\r\n\r\n",
+             encoding, c->close_after_write ? "Connection: close\r\n" : "", body_len);
     bufs[n++] = uv_buf_init(c->status_line, (unsigned)strlen(c->status_line));
     if (req->resp_headers.len)
         bufs[n++] = uv_buf_init((char *)req->resp_headers.data,
                                 (unsigned)req->resp_headers.len);
     bufs[n++] = uv_buf_init(c->tail, (unsigned)strlen(c->tail));
-    if (req->resp_body.len && req->method != CN_HTTP_HEAD)
-        bufs[n++] = uv_buf_init((char *)req->resp_body.data,
-                                (unsigned)req->resp_body.len);
+    if (body_len && req->method != CN_HTTP_HEAD)
+        bufs[n++] = uv_buf_init((char *)body, (unsigned)body_len);
     c->write_req.data = c;
     rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, on_write);
     if (rc < 0)

@@ -17,22 +17,25 @@ void cn_rpc_call_close(struct cn_rpc_call *call)
 
 void cn_rpc_opts_encode(struct cn_mp_writer *w, const struct cn_query_opts *o)
 {
-    cn_mp_put_array(w, 4);
+    cn_mp_put_array(w, 5);
     cn_mp_put_uint(w, o->min_index);
     cn_mp_put_uint(w, o->wait_ms);
     cn_mp_put_uint(w, o->max_stale_ms);
     cn_mp_put_uint(w, (uint64_t)o->consistency);
+    cn_mp_put_uint(w, o->if_index);
 }
 
 int cn_rpc_opts_decode(struct cn_mp_reader *r, struct cn_query_opts *o)
 {
     uint32_t n;
     uint64_t c;
-    if (cn_mp_read_array(r, &n) < 0 || n != 4 ||
+    o->if_index = 0;
+    if (cn_mp_read_array(r, &n) < 0 || n != 5 ||
         cn_mp_read_uint(r, &o->min_index) < 0 ||
         cn_mp_read_uint(r, &o->wait_ms) < 0 ||
         cn_mp_read_uint(r, &o->max_stale_ms) < 0 ||
-        cn_mp_read_uint(r, &c) < 0 || c > CN_CONSISTENCY_CONSISTENT)
+        cn_mp_read_uint(r, &c) < 0 || c > CN_CONSISTENCY_CONSISTENT ||
+        cn_mp_read_uint(r, &o->if_index) < 0)
         return CN_EMALFORMED;
     o->consistency = (enum cn_consistency)c;
     return 0;

@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check_opts_equal(const struct cn_query_opts *a, const struct cn_query_opts *b)
 {
     CHECK(a->min_index == b->min_index && a->wait_ms == b->wait_ms &&
-          a->max_stale_ms == b->max_stale_ms && a->consistency == b->consistency);
+          a->max_stale_ms == b->max_stale_ms && a->consistency == b->consistency &&
+          a->if_index == b->if_index);
 }
 
 static void check_bytes_equal(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
@@ -104,7 +105,9 @@ static void fuzz_request(const uint8_t *p, size_t n)
     if (cn__rpc_req_decode(p, n, &req) < 0)
         return;
     CHECK(req.method > 0 && req.method < CN_RPC_METHOD_MAX);
-    CHECK(req.args == p + CN__RPC_REQ_HEAD_BYTES && req.args_len == n - CN__RPC_REQ_HEAD_BYTES);
+    size_t head = CN__RPC_REQ_HEAD_BYTES + strlen(req.dc);
+    CHECK(strlen(req.dc) == p[10] && req.forwarded == (p[9] != 0));
+    CHECK(req.args == p + head && req.args_len == n - head);
     /* Every decoder on every request: a server must survive arguments
      * meant for another method as well as garbage. */
     fuzz_kvs_args(req.args, req.args_len);

@@ -71,6 +71,10 @@ struct cn_query_opts {
     uint64_t wait_ms;           /* Blocking wait incl. jitter; 0 = default. */
     uint64_t max_stale_ms;      /* 0: unbounded when stale. */
     enum cn_consistency consistency;
+    /* Non-zero: the caller holds the answer of this index already (a
+     * response cache); a read whose result index equals it may reply
+     * CN_ENOTMODIFIED, with meta but no body, instead of encoding it. */
+    uint64_t if_index;
 };
 
 /* Query meta every read reply carries (headers X-Consul-*). */

@@ -301,10 +301,102 @@ static int encode_services(struct cn_server *s, struct cn_rpc_call *call)
     return rc == -EMSGSIZE ? CN_ETOOBIG : rc;
 }
 
+/* ---- the reply memo (server_int.h) ---- */
+
+void cn__memo_free(struct cn_server *s)
+{
+    for (size_t i = 0; i < CN__MEMO_SLOTS; i++) {
+        cn_free(s->memo[i].key);
+        cn_buf_close(&s->memo[i].reply);
+        memset(&s->memo[i], 0, sizeof s->memo[i]);
+    }
+}
+
+/* The arguments with zeroed query options: what shapes the reply. */
+static int memo_key(const struct cn_rpc_cat_args *a, enum cn_rpc_method m, struct cn_buf *key)
+{
+    struct cn_query_opts zero = {0};
+    int rc = cn_buf_putc(key, (uint8_t)m);
+    if (rc == 0)
+        rc = cn_rpc_cat_args_encode(key, a->name, a->tags, a->n_tags, a->meta, a->n_meta,
+                                    a->passing, &zero);
+    return rc;
+}
+
+static struct cn__memo *memo_find(struct cn_server *s, const struct cn_buf *key)
+{
+    for (size_t i = 0; i < CN__MEMO_SLOTS; i++) {
+        struct cn__memo *e = &s->memo[i];
+        if (e->key && e->key_len == key->len && memcmp(e->key, key->data, key->len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Copies the memo of key at index into call->reply: true if there was one. */
+static bool memo_get(struct cn_server *s, const struct cn_buf *key, uint64_t index,
+                     struct cn_rpc_call *call)
+{
+    struct cn__memo *e = key->len ? memo_find(s, key) : NULL;
+    if (!e || e->index != index)
+        return false;
+    cn_buf_reset(&call->reply);
+    if (cn_buf_append(&call->reply, e->reply.data, e->reply.len) < 0)
+        return false;
+    e->used = ++s->memo_clock;
+    return true;
+}
+
+static void memo_put(struct cn_server *s, const struct cn_buf *key, uint64_t index,
+                     const struct cn_buf *reply)
+{
+    struct cn__memo *e;
+    size_t bytes = reply->len;
+    if (!key->len || reply->len < CN__MEMO_REPLY_MIN || reply->len > CN__MEMO_BYTES_MAX / 4)
+        return;
+    if (!(e = memo_find(s, key))) {
+        e = &s->memo[0]; /* An empty slot, else the least recently used. */
+        for (size_t i = 1; i < CN__MEMO_SLOTS && e->key; i++)
+            if (!s->memo[i].key || s->memo[i].used < e->used)
+                e = &s->memo[i];
+        cn_free(e->key);
+        cn_buf_close(&e->reply);
+        memset(e, 0, sizeof *e);
+        if (!(e->key = cn_alloc(key->len)))
+            return;
+        memcpy(e->key, key->data, key->len);
+        e->key_len = key->len;
+        cn_buf_init(&e->reply, CN__MEMO_BYTES_MAX);
+    }
+    for (size_t i = 0; i < CN__MEMO_SLOTS; i++) /* Stay under the byte bound. */
+        if (&s->memo[i] != e)
+            bytes += s->memo[i].reply.len;
+    while (bytes > CN__MEMO_BYTES_MAX) {
+        struct cn__memo *old = NULL;
+        for (size_t i = 0; i < CN__MEMO_SLOTS; i++)
+            if (&s->memo[i] != e && s->memo[i].key && (!old || s->memo[i].used < old->used))
+                old = &s->memo[i];
+        bytes -= old->reply.len;
+        cn_free(old->key);
+        cn_buf_close(&old->reply);
+        memset(old, 0, sizeof *old);
+    }
+    cn_buf_reset(&e->reply);
+    if (cn_buf_append(&e->reply, reply->data, reply->len) < 0) {
+        cn_free(e->key);
+        cn_buf_close(&e->reply);
+        memset(e, 0, sizeof *e);
+        return;
+    }
+    e->index = index;
+    e->used = ++s->memo_clock;
+}
+
 void cn__catalog_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_out)
 {
     struct cn_rpc_cat_args a;
     struct arm_arg aa = {call->method, &a};
+    struct cn_buf key;
     uint64_t index;
     int rc = cn_rpc_cat_args_decode(call->args.data, call->args.len, &a);
     if (rc < 0) {
@@ -320,14 +412,32 @@ void cn__catalog_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_
         cn_rpc_cat_args_free(&a);
         return;
     }
-    if (call->method == CN_RPC_CATALOG_NODE)
+    if (a.q.if_index && a.q.if_index == (index ? index : 1)) {
+        /* The caller's cached answer is this one: skip the encoding. */
+        cn_buf_reset(&call->reply);
+        cn__server_meta(s, call, index, a.q.consistency);
+        cn_rpc_cat_args_free(&a);
+        cn__server_reply(s, call, CN_ENOTMODIFIED, NULL);
+        return;
+    }
+    cn_buf_init(&key, CN_RPC_ARGS_BYTES_MAX);
+    if (memo_key(&a, call->method, &key) < 0)
+        cn_buf_reset(&key); /* No memo for this one. */
+    bool memo = memo_get(s, &key, index, call);
+    if (memo)
+        rc = 0;
+    else if (call->method == CN_RPC_CATALOG_NODE)
         rc = encode_node(s, call, &a);
     else if (call->method == CN_RPC_CATALOG_SERVICES)
         rc = encode_services(s, call);
     else
         rc = encode_list(s, call, call->method, &a);
-    if (rc == 0)
+    if (rc == 0) {
+        if (!memo)
+            memo_put(s, &key, index, &call->reply);
         cn__server_meta(s, call, index, a.q.consistency);
+    }
+    cn_buf_close(&key);
     cn_rpc_cat_args_free(&a);
     cn__server_reply(s, call, rc, rc == CN_ETOOBIG ? "result too large" : NULL);
 }

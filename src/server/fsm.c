@@ -61,6 +61,9 @@ static int apply_restore(struct cn_server *s, const uint8_t *d, size_t len,
             cn_crc32c(0, st->buf.data, st->buf.len) != st->crc) {
             rc = CN_ECORRUPT;
         } else {
+            /* Restored rows keep their indexes: an older image brings
+             * back indexes whose memoized replies show other rows. */
+            cn__memo_free(s);
             rc = cn_state_restore(s->state, st->buf.data, st->buf.len);
         }
         st->active = false;
@@ -98,6 +101,7 @@ static int fsm_snapshot(void *ctx, int (*write)(void *, const void *, size_t), v
 static int fsm_restore(void *ctx, const uint8_t *data, size_t len)
 {
     struct cn_server *s = ctx;
+    cn__memo_free(s);
     return cn_state_restore(s->state, data, len);
 }
 

@@ -391,6 +391,7 @@ void cn__server_maybe_closed(struct cn_server *s)
     void (*cb)(void *) = s->close_cb;
     void *arg = s->close_arg;
     cn__members_free(s);
+    cn__memo_free(s);
     cn_state_free(s->state);
     cn_buf_close(&s->restore.buf);
     cn_free(s);

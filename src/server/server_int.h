@@ -68,6 +68,20 @@ struct restore_stage {
     bool active;
 };
 
+/* catalog.c: the last big read replies, by (method, arguments without
+ * query options) and result index. A herd of blocking queries woken by
+ * one change, or many agents polling the same list, then costs one
+ * encoding and a copy per caller. */
+#define CN__MEMO_SLOTS 8
+#define CN__MEMO_BYTES_MAX (32 << 20)
+#define CN__MEMO_REPLY_MIN (16 << 10)
+struct cn__memo {
+    uint8_t *key;                   /* NULL: empty slot. */
+    size_t key_len;
+    uint64_t index, used;           /* used: LRU clock. */
+    struct cn_buf reply;
+};
+
 struct cn_server {
     uv_loop_t *loop;
     struct cn_server_config cfg;
@@ -96,6 +110,8 @@ struct cn_server {
      * default-mode reads are served locally only from then on. */
     uint64_t reads_ready_term;
     struct cn__leader *leader;      /* leader.c: duties while leading. */
+    struct cn__memo memo[CN__MEMO_SLOTS];
+    uint64_t memo_clock;
     bool closing;
     int open_handles;
     void (*close_cb)(void *);
@@ -126,6 +142,9 @@ void cn__route_fail_all(struct cn_server *s);
 /* ?dc= names another datacenter: forward to one of its servers. */
 void cn__route_remote_dc(struct cn_server *s, struct cn_rpc_call *call);
 extern struct cn__op cn__read_done_marker;
+
+/* catalog.c */
+void cn__memo_free(struct cn_server *s);
 
 /* blocking.c */
 bool cn__bq_park_if_needed(struct cn_server *s, struct cn_rpc_call *call,

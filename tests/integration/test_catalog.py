@@ -321,3 +321,55 @@ def test_txn_catalog_verbs(agent):
     r = requests.put(agent.url + "/v1/txn", json=[{"Node": {"Verb": "delete", "Node": {"Node": "tx1"}}}])
     assert r.status_code == 200
     assert requests.get(agent.url + "/v1/catalog/node/tx1").json() is None
+
+
+def test_big_lists_cached_by_index(agent):
+    """Lists over 16 KiB are kept by result index (agent) and encoded once
+    per index (server): every change, tag, filter and format must still
+    show, to gzip and identity readers, polling and blocking."""
+    def reg(i, status="passing", tags=("v1",)):
+        r = requests.put(agent.url + "/v1/catalog/register", json={
+            "Node": "bl-%d" % i, "Address": "10.8.0.%d" % (i % 250),
+            "Service": {"ID": "bl", "Service": "bl", "Port": 7000 + i, "Tags": list(tags),
+                        "Meta": {"pad": "y" * 100}},
+            "Check": {"CheckID": "c", "Name": "c", "ServiceID": "bl", "Status": status}})
+        assert r.json() is True
+    for i in range(150):
+        reg(i, tags=("v1", "even" if i % 2 == 0 else "odd"))
+    s = requests.Session()  # gzip, keep-alive
+    ident = {"Accept-Encoding": "identity"}
+    url = agent.url + "/v1/health/service/bl"
+
+    def ports(r):
+        assert r.status_code == 200, r.text
+        return sorted(x["Service"]["Port"] for x in r.json())
+    r1 = s.get(url + "?passing")
+    assert r1.headers.get("Content-Encoding") == "gzip" and len(ports(r1)) == 150
+    r2 = s.get(url + "?passing", headers=ident)
+    assert "Content-Encoding" not in r2.headers and r2.json() == r1.json()
+    assert int(r2.headers["Content-Length"]) > 16384
+    # Different requests, different answers (nothing shared by mistake).
+    assert len(ports(s.get(url + "?passing&tag=even"))) == 75
+    assert ports(s.get(url + "?passing&filter=Service.Port%3D%3D7003")) == [7003]
+    assert s.get(url + "?passing&pretty").json() == r1.json()
+    idx = int(r1.headers["X-Consul-Index"])
+    # A blocking reader parked at the current index wakes with the change.
+    got = {}
+
+    def block():
+        got["r"] = requests.get(url + "?passing&index=%d&wait=30s" % idx, timeout=40)
+    t = threading.Thread(target=block)
+    t.start()
+    time.sleep(0.3)
+    reg(3, status="critical", tags=("v1", "odd"))
+    t.join(40)
+    assert 7003 not in ports(got["r"]) and len(ports(got["r"])) == 149
+    assert int(got["r"].headers["X-Consul-Index"]) > idx
+    for hdrs in ({}, ident):
+        assert len(ports(s.get(url + "?passing", headers=hdrs))) == 149
+        assert ports(s.get(url + "?passing&filter=Service.Port%3D%3D7003", headers=hdrs)) == []
+    assert len(ports(s.get(url))) == 150  # Not ?passing: still listed.
+    # The timing parameters are not part of what is cached, the rest is.
+    assert len(ports(s.get(url + "?passing&index=1&wait=1s"))) == 149
+    reg(3, status="passing", tags=("v1", "odd"))
+    assert len(ports(s.get(url + "?passing&tag=odd"))) == 75

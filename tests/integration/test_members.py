@@ -41,6 +41,35 @@ def serf_health(agent, node):
     return None
 
 
+def big_list_reads(writer, reader):
+    """A list big enough for the reply caches (agent: gzip'd body by
+    result index; server: encoded reply) read through a client agent:
+    repeated reads send the cached index over RPC and get "not modified";
+    every change must still show."""
+    for i in range(120):
+        assert writer.put("/v1/catalog/register", json={
+            "Node": "big-%d" % i, "Address": "10.9.0.%d" % (i % 250),
+            "Service": {"ID": "big", "Service": "big", "Port": 9000 + i,
+                        "Meta": {"pad": "x" * 100}},
+            "Check": {"CheckID": "c", "Name": "c", "ServiceID": "big",
+                      "Status": "passing"}}).json() is True
+    path = "/v1/health/service/big?passing"
+    first = reader.get(path)
+    assert len(first.content) > 16384 or first.headers.get("Content-Encoding") == "gzip"
+    for _ in range(3):
+        again = reader.get(path)
+        assert again.json() == first.json()
+        assert again.headers["X-Consul-Index"] == first.headers["X-Consul-Index"]
+    assert len(reader.get(path + "&stale").json()) == 120
+    writer.put("/v1/catalog/register", json={
+        "Node": "big-7", "Address": "10.9.0.7",
+        "Check": {"CheckID": "c", "Name": "c", "ServiceID": "big", "Status": "critical"}})
+    nodes = lambda: sorted(x["Node"]["Node"] for x in reader.get(path).json())  # noqa: E731
+    assert wait_until(lambda: len(nodes()) == 119, timeout=10)
+    assert "big-7" not in nodes()
+    assert int(reader.get(path).headers["X-Consul-Index"]) > int(first.headers["X-Consul-Index"])
+
+
 @pytest.fixture
 def c33(tmp_path):
     c = Cluster(tmp_path, 3)
@@ -73,6 +102,7 @@ def test_members_lifecycle(c33):
     assert c1.put("/v1/kv/from-client", data=b"v").json() is True
     assert c2.get("/v1/kv/from-client?raw").content == b"v"
     assert c1.get("/v1/status/leader").json() == c.wait_leader().rpc_addr
+    big_list_reads(c1, c2)
     # Services registered on a client reach the catalog by anti-entropy,
     # and every member is a catalog node with a passing serfHealth.
     assert c1.put("/v1/agent/service/register", data=json.dumps({"Name": "web", "Port": 80})).ok

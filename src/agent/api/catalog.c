@@ -70,6 +70,7 @@ void cn__api_cat_read(struct cn_http_req *req, enum cn_rpc_method m, const char 
         cn_http_fail(req, -ENOMEM, NULL);
         return;
     }
+    cn__api_cache_offer(req, call, &q);
     rc = cn_rpc_cat_args_encode(&call->args, name, tags, n_tags, meta, n_meta, passing, &q);
     if (rc < 0) {
         cn_rpc_call_close(call);

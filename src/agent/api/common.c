@@ -56,13 +56,34 @@ struct api_call {
     struct cn_rpc_call call;
     struct cn_http_req *req;
     cn__api_done_fn *done;
+    /* Response cache (rcache.c): key when cacheable, the cached answer
+     * offered to the server (if_index), a reference held until the end. */
+    const char *ckey;
+    size_t ckey_len;
+    struct cn_http_blob *hit;
 };
+
+/* The server kept the index of our cached answer: send that. */
+static void send_hit(struct api_call *ac)
+{
+    struct cn_http_req *req = ac->req;
+    cn__rcache_touch(req->app, ac->ckey, ac->ckey_len);
+    cn__api_meta_headers(req, &ac->call.meta);
+    cn_http_set_header(req, "Content-Type", "application/json");
+    cn_http_finish_blob(req, 200, ac->hit);
+}
 
 static void on_call_done(struct cn_rpc_call *call)
 {
     struct api_call *ac = CN_CONTAINER_OF(call, struct api_call, call);
     struct cn_http_req *req = ac->req;
-    ac->done(req, call); /* Finishes req. */
+    if (call->rc == CN_ENOTMODIFIED && ac->hit)
+        send_hit(ac);
+    else if (call->rc == CN_ENOTMODIFIED)
+        cn_http_error(req, 500, "unexpected not-modified reply"); /* We sent no index. */
+    else
+        ac->done(req, call); /* Finishes req. */
+    cn_http_blob_unref(ac->hit);
     cn_rpc_call_close(call);
 }
 
@@ -70,7 +91,55 @@ static void on_req_cancel(struct cn_http_req *req)
 {
     struct api_call *ac = req->handler_ctx;
     cn__agent_rpc_cancel(req->app, &ac->call);
+    cn_http_blob_unref(ac->hit);
     cn_rpc_call_close(&ac->call);
+}
+
+void cn__api_cache_offer(struct cn_http_req *req, struct cn_rpc_call *call,
+                         struct cn_query_opts *q)
+{
+    struct api_call *ac = CN_CONTAINER_OF(call, struct api_call, call);
+    if (!cn__rcache_lookup(req, call->method, &ac->ckey, &ac->ckey_len, &ac->hit,
+                           &q->if_index))
+        ac->ckey = NULL;
+}
+
+bool cn__api_cache_fresh(struct cn_http_req *req, const struct cn_rpc_call *call)
+{
+    struct api_call *ac = CN_CONTAINER_OF(call, struct api_call, call);
+    struct cn_http_blob *b;
+    uint64_t index = 0;
+    if (!ac->ckey || !(b = cn__rcache_find(req->app, ac->ckey, ac->ckey_len, &index)))
+        return false;
+    if (index != call->meta.index) {
+        cn_http_blob_unref(b);
+        return false;
+    }
+    cn_http_blob_unref(ac->hit);
+    ac->hit = b; /* Released with the call, like an offered answer. */
+    send_hit(ac);
+    return true;
+}
+
+void cn__api_json_send_list(struct cn_http_req *req, struct cn_json_enc *e,
+                            const struct cn_rpc_call *call)
+{
+    struct api_call *ac = CN_CONTAINER_OF(call, struct api_call, call);
+    struct cn_http_blob *b;
+    if (e->err || !ac->ckey || cn_http_body(req)->len + 1 < CN_RCACHE_BODY_MIN) {
+        cn__api_json_send(req, e, 200);
+        return;
+    }
+    cn_json_finish(e);
+    b = e->err ? NULL : cn_http_blob_new(cn_http_body(req)->data, cn_http_body(req)->len);
+    if (!b) {
+        cn_http_fail(req, e->err ? e->err : -ENOMEM, NULL);
+        return;
+    }
+    cn__rcache_put(req->app, ac->ckey, ac->ckey_len, call->meta.index, b);
+    cn_http_set_header(req, "Content-Type", "application/json");
+    cn_http_finish_blob(req, 200, b);
+    cn_http_blob_unref(b);
 }
 
 struct cn_rpc_call *cn__api_call_new(struct cn_http_req *req,
@@ -80,6 +149,7 @@ struct cn_rpc_call *cn__api_call_new(struct cn_http_req *req,
     struct api_call *ac = cn_arena_alloc(&req->arena, sizeof *ac);
     if (!ac)
         return NULL;
+    memset(ac, 0, sizeof *ac);
     cn_rpc_call_init(&ac->call, method);
     ac->call.done = on_call_done;
     const struct cn_http_param *dc = cn_http_param(req, "dc");

@@ -121,6 +121,8 @@ void cn__api_send_list(struct cn_http_req *req, const struct cn_rpc_call *call,
     struct cn_json_enc e;
     char err[CN_ERRMSG_MAX];
     uint32_t n;
+    if (cn__api_cache_fresh(req, call))
+        return;
     cn_mp_reader_init(&r, call->reply.data, call->reply.len);
     if (cn_mp_read_array(&r, &n) < 0) {
         cn_http_fail(req, CN_EMALFORMED, "bad reply from server");
@@ -140,5 +142,5 @@ void cn__api_send_list(struct cn_http_req *req, const struct cn_rpc_call *call,
         }
     }
     cn_json_arr_end(&e);
-    cn__api_json_send(req, &e, 200);
+    cn__api_json_send_list(req, &e, call);
 }
