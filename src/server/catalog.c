@@ -303,13 +303,17 @@ static int encode_services(struct cn_server *s, struct cn_rpc_call *call)
 
 /* ---- the reply memo (server_int.h) ---- */
 
+static void memo_clear(struct cn__memo *e)
+{
+    cn_free(e->key);
+    cn_buf_close(&e->reply);
+    memset(e, 0, sizeof *e);
+}
+
 void cn__memo_free(struct cn_server *s)
 {
-    for (size_t i = 0; i < CN__MEMO_SLOTS; i++) {
-        cn_free(s->memo[i].key);
-        cn_buf_close(&s->memo[i].reply);
-        memset(&s->memo[i], 0, sizeof s->memo[i]);
-    }
+    for (size_t i = 0; i < CN__MEMO_SLOTS; i++)
+        memo_clear(&s->memo[i]);
 }
 
 /* The arguments with zeroed query options: what shapes the reply. */
@@ -359,9 +363,7 @@ static void memo_put(struct cn_server *s, const struct cn_buf *key, uint64_t ind
         for (size_t i = 1; i < CN__MEMO_SLOTS && e->key; i++)
             if (!s->memo[i].key || s->memo[i].used < e->used)
                 e = &s->memo[i];
-        cn_free(e->key);
-        cn_buf_close(&e->reply);
-        memset(e, 0, sizeof *e);
+        memo_clear(e);
         if (!(e->key = cn_alloc(key->len)))
             return;
         memcpy(e->key, key->data, key->len);
@@ -377,15 +379,11 @@ static void memo_put(struct cn_server *s, const struct cn_buf *key, uint64_t ind
             if (&s->memo[i] != e && s->memo[i].key && (!old || s->memo[i].used < old->used))
                 old = &s->memo[i];
         bytes -= old->reply.len;
-        cn_free(old->key);
-        cn_buf_close(&old->reply);
-        memset(old, 0, sizeof *old);
+        memo_clear(old);
     }
     cn_buf_reset(&e->reply);
     if (cn_buf_append(&e->reply, reply->data, reply->len) < 0) {
-        cn_free(e->key);
-        cn_buf_close(&e->reply);
-        memset(e, 0, sizeof *e);
+        memo_clear(e);
         return;
     }
     e->index = index;
