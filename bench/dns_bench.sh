@@ -16,8 +16,9 @@
 #      plain queries: 3 SRV answers + glue (udp_answer_limit).
 #   2. Same with EDNS (dnsperf -e): all 10 SRV answers + A + TXT glue.
 #   3. UDP latency at fixed offered rates (RATES, comma-separated, default
-#      "25000,50000,100000" qps): per-query latencies from dnsperf -v ->
-#      p50 / p99 / p99.9 / max.
+#      "25000,50000,100000" qps) from bench/dnsprobe: p50 / p99 / p99.9 /
+#      max; again pinned (server CPU 0, probe CPU 1); and dnsperf -v at the
+#      top rate, whose own cost dominates its tail on two cores.
 #   4. TCP throughput (dnsperf -m tcp), for reference.
 # Each throughput line also gives the server's CPU time per query (user +
 # system, from /proc), which does not depend on what else runs on the
@@ -122,19 +123,40 @@ run_tput() { # name, extra dnsperf args...
 echo "== DNS SRV via $target, 10 instances, dnsperf on loopback, ${secs}s per run ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 run_tput udp-srv
 run_tput udp-srv-edns -e
-# Latency at fixed offered rates: one dnsperf -v line per answered query.
-for r in ${rate//,/ }; do
-    dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/q" -l "$secs" -c 4 -q 1000 -b 4096 -Q "$r" -v \
-        >"$tmp/lat" 2>&1 || true
-    awk '/^> /{print $NF * 1000000}' "$tmp/lat" | sort -n >"$tmp/lat.us"
-    n=$(wc -l <"$tmp/lat.us")
-    pct() { [ "$n" -gt 0 ] && sed -n "$(( ($1 * n + 999) / 1000 ))p" "$tmp/lat.us" || echo -; }
-    printf '%-18s offered=%s achieved_qps=%s answered=%s p50_us=%s p99_us=%s p99.9_us=%s max_us=%s lost=%s\n' \
-        "udp-srv-latency" "$r" \
-        "$(field "$tmp/lat" 'Queries per second' | awk '{printf "%.0f", $1}')" "$n" \
-        "$(pct 500)" "$(pct 990)" "$(pct 999)" "$(tail -1 "$tmp/lat.us")" \
-        "$(field "$tmp/lat" 'Queries lost' | awk '{print $1}')"
-done
+# Latency at fixed offered rates, measured by bench/dnsprobe (one thread,
+# open loop, an in-memory histogram): unpinned, then with the server on CPU
+# 0 and the probe on CPU 1 when taskset is here, so that the probe does not
+# take the server's core. dnsperf -v at the top rate for comparison: it
+# prints a line per query, and on two cores its own CPU is the tail it sees.
+probe="$build/bench/dnsprobe"
+[ -x "$probe" ] || { echo "dns_bench: $probe not built" >&2; exit 2; }
+pin_server() { # cpu list
+    for t in /proc/$pid/task/*; do taskset -pc "$1" "${t##*/}" >/dev/null; done
+}
+probe_line() { # label, probe prefix...
+    local label=$1 r out; shift
+    for r in ${rate//,/ }; do
+        out=$("$@" "$probe" -a "127.0.0.1:$port" -Q "$r" -d "$secs" | awk '/^RESULT /')
+        printf '%-24s offered=%s %s\n' "$label" "$r" "${out#RESULT offered=$r }"
+    done
+}
+probe_line udp-srv-latency
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    pin_server 0
+    probe_line udp-srv-latency-pinned taskset -c 1
+    pin_server "0-$(( $(nproc) - 1 ))"
+fi
+top=${rate##*,}
+dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/q" -l "$secs" -c 4 -q 1000 -b 4096 -Q "$top" -v \
+    >"$tmp/lat" 2>&1 || true
+awk '/^> /{print $NF * 1000000}' "$tmp/lat" | sort -n >"$tmp/lat.us"
+n=$(wc -l <"$tmp/lat.us")
+pct() { [ "$n" -gt 0 ] && sed -n "$(( ($1 * n + 999) / 1000 ))p" "$tmp/lat.us" || echo -; }
+printf '%-24s offered=%s achieved_qps=%s answered=%s p50_us=%s p99_us=%s p99.9_us=%s max_us=%s lost=%s\n' \
+    "dnsperf-v-latency" "$top" \
+    "$(field "$tmp/lat" 'Queries per second' | awk '{printf "%.0f", $1}')" "$n" \
+    "$(pct 500)" "$(pct 990)" "$(pct 999)" "$(tail -1 "$tmp/lat.us")" \
+    "$(field "$tmp/lat" 'Queries lost' | awk '{print $1}')"
 run_tput tcp-srv -m tcp
 
 kill -INT "$pid"; wait "$pid" 2>/dev/null || true

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/selftest.sh BUILD_DIR - do the benchmark tools work end to end?
 #
-# Runs kvload and kvprobe against bench/consul_standin.py (a slow Python
+# Runs kvload and kvprobe against bench/consul_standin.py (and dnsprobe
+# against the DNS module's test server) (a slow Python
 # stand-in for the Consul KV API) and, if installed, a single etcd member.
 # Checks exit codes and that errors are detected (a get of keys never
 # written must fail). Numbers are ignored: this is a test, not a benchmark.
@@ -67,6 +68,18 @@ check "park 320 queries from 3 source addresses" 0 "$KVPROBE" park -a "$A" -c 32
 check "ready (fork/exec to leader answer)" 0 "$KVPROBE" ready -a "127.0.0.1:$RP" -n 2 -T 10 \
     -- "$PY" "$HERE/consul_standin.py" "$RP" 0.1
 check "load against a closed port fails" 1 "$KVLOAD" -a 127.0.0.1:1 -w put -n 10 -c 1 -e 3
+
+DNSTS=$BUILD/src/agent/dns/dns_testserver
+if [ -x "$DNSTS" ]; then
+    "$DNSTS" --instances 10 > "$TMP/dnsts.port" 2>&1 &
+    PIDS+=("$!")
+    for _ in $(seq 100); do grep -q '^PORT ' "$TMP/dnsts.port" && break; sleep 0.05; done
+    DP=$(awk '/^PORT /{print $2}' "$TMP/dnsts.port")
+    check "dnsprobe at a fixed rate" 0 "$BUILD/bench/dnsprobe" -a "127.0.0.1:$DP" -Q 2000 -d 0.5 -W 0
+    if ! grep -q 'answered=1000 lost=0 bad=0' "$TMP/out"; then
+        echo "FAIL: dnsprobe did not get its 1000 answers"; sed 's/^/    /' "$TMP/out"; fail=1
+    fi
+fi
 
 if [ -x /usr/bin/etcd ]; then
     /usr/bin/etcd --name st --data-dir "$TMP/etcd" \
