@@ -25,7 +25,8 @@ TMP=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$TMP"; }
 trap cleanup EXIT
 [ -n "${KEEP:-}" ] && echo "logs: $TMP"
-BASE=$((20000 + RANDOM % 20000))
+# Below the ephemeral range (32768-60999 here), as tests/ports.py.
+BASE=$((20000 + RANDOM % 12000))
 SERF_PORTS=(); CN_PORTS=()
 for i in $(seq 0 $((N - 1))); do SERF_PORTS+=($((BASE + i))); CN_PORTS+=($((BASE + 100 + i))); done
 ALL=("${SERF_PORTS[@]}" "${CN_PORTS[@]}")
