@@ -180,7 +180,8 @@ struct cn_gossip_keyring_result {
                                   (serf's success); -EIO: num_err > 0
                                   ("%d/%d nodes reported failure");
                                   CN_ETIMEOUT: no errors but fewer answers
-                                  than nodes by the timeout */
+                                  than nodes by the timeout; CN_ECLOSED:
+                                  the pool closed first */
     uint32_t num_nodes;        /* members alive when the query was sent */
     uint32_t num_resp;
     uint32_t num_err;          /* responses with Result false or undecodable */
@@ -303,8 +304,9 @@ uint64_t cn_gossip_query_default_timeout(struct cn_gossip *g);
 /* Cluster-wide keyring operation, what `serf keys` / `consul keyring` do:
  * the internal query _serf_list-keys / _serf_install-key / _serf_use-key /
  * _serf_remove-key goes to every member (ourselves included) with the
- * default timeout; cb runs once with the collected result, as soon as
- * every alive member answered or when the timeout fires. b64key is
+ * default timeout; cb runs exactly once with the collected result, as
+ * soon as every alive member answered, when the timeout fires, or (rc
+ * CN_ECLOSED) when the pool is closed first. b64key is
  * ignored for LIST and required otherwise (-EINVAL if it is not base64 of
  * 16, 24 or 32 bytes). Each node applies the change to its own keyring:
  * remove of the primary key fails there ("Removing the primary key is not

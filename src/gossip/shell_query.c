@@ -45,11 +45,19 @@ static void uq_free(struct cn__uquery *q)
     cn_free(q);
 }
 
+/* At close. A keyring operation still gets its one callback (its caller
+ * owns memory until then); plain queries' callbacks are dropped. */
 void cn__shell_queries_free(struct cn_gossip *g)
 {
     while (g->uqueries) {
         struct cn__uquery *q = g->uqueries;
         g->uqueries = q->next;
+        if (q->kr) {
+            struct cn_gossip_keyring_result res = {
+                .rc = CN_ECLOSED, .num_nodes = q->kr->num_nodes, .num_resp = q->kr->num_resp,
+            };
+            q->kr->cb(q->kr->ctx, &res);
+        }
         uq_free(q);
     }
 }

@@ -305,12 +305,17 @@ static void test_query_and_keyring(void **state)
                      -EINVAL);
     /* Still talking on the new key. */
     assert_int_equal(alive_members(p.a), 2);
-    /* An outstanding query at close: no callback, no leak. */
+    /* An outstanding query at close: no callback, no leak. A keyring
+     * operation still gets its one callback, with CN_ECLOSED. */
     assert_int_equal(cn_gossip_query(p.a, "ping", NULL, 0, NULL, on_reply, &qa), 0);
+    qa.kr_done = 0;
+    assert_int_equal(cn_gossip_keyring_op(p.a, CN_GOSSIP_KEY_LIST, NULL, on_keyring, &qa), 0);
     cn_gossip_close(p.a, closed, &n_closed);
     cn_gossip_close(p.b, closed, &n_closed);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(n_closed, 2);
+    assert_int_equal(qa.kr_done, 1);
+    assert_int_equal(qa.kr.rc, CN_ECLOSED);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 

@@ -60,7 +60,8 @@ def big_list_reads(writer, reader):
         again = reader.get(path)
         assert again.json() == first.json()
         assert again.headers["X-Consul-Index"] == first.headers["X-Consul-Index"]
-    assert len(reader.get(path + "&stale").json()) == 120
+    # A stale read may be served by a follower a little behind.
+    assert wait_until(lambda: len(reader.get(path + "&stale").json()) == 120, timeout=10)
     writer.put("/v1/catalog/register", json={
         "Node": "big-7", "Address": "10.9.0.7",
         "Check": {"CheckID": "c", "Name": "c", "ServiceID": "big", "Status": "critical"}})

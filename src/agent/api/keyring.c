@@ -82,6 +82,12 @@ static void kr_done(void *ctx, const struct cn_gossip_keyring_result *r)
 {
     struct kr_wait *w = ctx;
     const char *pool = w->wan_now ? "WAN" : "LAN";
+    if (r->rc == CN_ECLOSED) { /* Shutting down: no next pool. */
+        add_error(w, "%s pool: %s", pool, cn_strerror(r->rc));
+        w->pools[0] = w->pools[1] = false;
+        kr_next(w);
+        return;
+    }
     json_t *j = response_json(w, r);
     if (!j || json_array_append_new(w->responses, j) < 0)
         add_error(w, "%s pool: out of memory", pool);
