@@ -376,9 +376,9 @@ static bool skip_gossip(const struct cn__gcore *c, const struct ml_node *n,
                         const void *arg)
 {
     (void)arg;
-    if (n == c->self)
-        return true;
-    if (n->state == CN__ML_DEAD || n->state == CN__ML_LEFT)
+    if (n == c->self || n->state == CN__ML_LEFT)
+        return true; /* As memberlist: a left member gets no gossip. */
+    if (n->state == CN__ML_DEAD) /* A dead one may still refute. */
         return c->now_ms - n->state_change_ms > c->cfg.t.gossip_dead_ms;
     return false;
 }
