@@ -433,6 +433,7 @@ void cn__cluster_remove(struct cn_server *s, struct cn_rpc_call *call)
         cn__member_rpc_addr(m->addr, addr, sizeof addr);
         if ((id_len && id_len == strlen(hex) && memcmp(id_s, hex, id_len) == 0) ||
             (addr_len && addr_len == strlen(addr) && memcmp(addr_s, addr, addr_len) == 0)) {
+            cn__members_removed(s, m->id);
             change(s, call, CN_RAFT_REMOVE, m->id, m->addr);
             return;
         }
@@ -499,6 +500,17 @@ static void leave_removed(struct cn_rpc_call *call)
     struct cluster_state *cs = CN_CONTAINER_OF(call, struct cluster_state, leave_call);
     struct cn_server *s = cs->srv;
     cs->leave_call_busy = false;
+    if (call->rc == CN_ENOTFOUND)
+        call->rc = 0; /* Removed already (a retry after a lost reply). */
+    /* A leader change or a lost connection while our removal was in
+     * flight: ask again (next tick) until the hold time runs out, rather
+     * than exit as a voter the others must wait to reap. */
+    if (call->rc < 0 && !s->closing &&
+        uv_now(s->loop) < cs->leave_deadline + CN_SERVER_HOLD_MS) {
+        CN_DEBUG_LOG("server: leaving: removal failed (%s), retrying",
+                call->errmsg[0] ? call->errmsg : cn_strerror(call->rc));
+        return;
+    }
     leave_finish(s, call->rc);
 }
 

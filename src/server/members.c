@@ -39,6 +39,12 @@ struct member_table {
     size_t n, cap;
     unsigned writes_in_flight;
     bool was_leader;
+    /* Servers removed from the Raft configuration lately (by leave or
+     * remove-peer), not re-added while their gossip status is the one
+     * they had then: a leaving server is removed while still alive in the
+     * pool, and the next pass would add it back before its leave spreads. */
+    struct { uint64_t id, at_ms; } removed[4];
+    unsigned n_removed;
 };
 
 static struct member_table *table(struct cn_server *s)
@@ -186,6 +192,28 @@ static uint64_t raft_id(const char *uuid)
     return id;
 }
 
+void cn__members_removed(struct cn_server *s, uint64_t id)
+{
+    struct member_table *t = table(s);
+    if (!t)
+        return;
+    t->removed[t->n_removed % CN_ARRAY_LEN(t->removed)].id = id;
+    t->removed[t->n_removed % CN_ARRAY_LEN(t->removed)].at_ms = uv_now(s->loop);
+    t->n_removed++;
+}
+
+/* Removed within RECONCILE_MS and not seen to change status since (a
+ * server that left and came back is added again at once). */
+static bool removed_lately(struct cn_server *s, const struct member *m, uint64_t id)
+{
+    const struct member_table *t = s->members;
+    for (size_t i = 0; i < CN_ARRAY_LEN(t->removed); i++)
+        if (t->removed[i].id == id && uv_now(s->loop) - t->removed[i].at_ms < RECONCILE_MS &&
+            m->since_ms <= t->removed[i].at_ms)
+            return true;
+    return false;
+}
+
 static void reconcile_raft(struct cn_server *s, const struct member *m)
 {
     const struct cn_raft_conf *c = cn_raft_node_conf(s->raft);
@@ -197,7 +225,7 @@ static void reconcile_raft(struct cn_server *s, const struct member *m)
         id == s->raft_id || !c)
         return;
     in_conf = cn_raft_conf_find(c, id) != NULL;
-    if (m->status == CN_MEMBER_ALIVE && !in_conf && m->port > 0) {
+    if (m->status == CN_MEMBER_ALIVE && !in_conf && m->port > 0 && !removed_lately(s, m, id)) {
         char hostport[64], other[CN_RAFT_ADDR_BYTES_MAX];
         snprintf(hostport, sizeof hostport, strchr(m->addr, ':') ? "[%.40s]:%d" : "%.40s:%d",
                  m->addr, m->port & 0xffff);

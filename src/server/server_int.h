@@ -146,6 +146,11 @@ extern struct cn__op cn__read_done_marker;
 /* catalog.c */
 void cn__memo_free(struct cn_server *s);
 
+/* members.c: a server is being removed from the Raft configuration (leave
+ * or remove-peer); reconcile does not add it back while its gossip status
+ * stays what it was (up to a reconcile period). */
+void cn__members_removed(struct cn_server *s, uint64_t id);
+
 /* blocking.c */
 bool cn__bq_park_if_needed(struct cn_server *s, struct cn_rpc_call *call,
                            const struct cn_query_opts *q, uint64_t result_index,

@@ -172,5 +172,7 @@ def test_graceful_leave_transfers_leadership(c3):
     new = c3.wait_leader(exclude=leader)
     assert new is not None and new is not leader
     cfg = new.get("/v1/operator/raft/configuration").json()
-    assert len(cfg["Servers"]) == 2
+    if len(cfg["Servers"]) != 2:
+        print("LEAVER:\n" + leader.tail(80) + "\nNEW:\n" + new.tail(80))
+    assert len(cfg["Servers"]) == 2, cfg
     assert new.put("/v1/kv/after-leave", b"1").json() is True
