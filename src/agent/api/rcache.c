@@ -100,7 +100,9 @@ static bool build_key(struct cn_http_req *req, enum cn_rpc_method m, const char 
 {
     struct cn_agent *a = req->app;
     size_t qlen = strlen(req->raw_query), tlen = strlen(req->token);
-    size_t cap = 2 + req->path_len + 1 + qlen + 1 + tlen, at = 0;
+    /* method, pretty, path, NUL, kept parameters each with '&' (at most
+     * qlen + 1 bytes), NUL, token. */
+    size_t cap = 2 + req->path_len + 1 + (qlen + 1) + 1 + tlen, at = 0;
     char *k;
     if (cap > CN_RCACHE_KEY_BYTES_MAX || !(k = cn_arena_alloc(&req->arena, cap)))
         return false;
@@ -122,6 +124,7 @@ static bool build_key(struct cn_http_req *req, enum cn_rpc_method m, const char 
     k[at++] = '\0';
     memcpy(k + at, req->token, tlen);
     at += tlen;
+    CN_ASSERT(at <= cap);
     *key = k;
     *len = at;
     return true;
