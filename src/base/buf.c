@@ -153,6 +153,26 @@ struct cn_arena_chunk {
     _Alignas(16) uint8_t data[];
 };
 
+/* Under ASan every block is followed by a poisoned redzone, so that a
+ * write past an arena block is caught like one past a malloc'd block. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_REDZONE 16
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_REDZONE 0
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define ARENA_CHUNK_BYTES 1024 /* A typical request head fits one chunk; 10k parked requests hold one each. */
 
 void cn_arena_init(struct cn_arena *a, size_t max_bytes)
@@ -167,6 +187,7 @@ void cn_arena_close(struct cn_arena *a)
     struct cn_arena_chunk *c = a->head, *n;
     while (c) {
         n = c->next;
+        ARENA_UNPOISON(c->data, c->cap);
         cn_free(c);
         c = n;
     }
@@ -182,13 +203,16 @@ void cn_arena_reset(struct cn_arena *a)
     /* Keep the oldest (last) chunk if it is the standard size; free rest. */
     while (c->next) {
         n = c->next;
+        ARENA_UNPOISON(c->data, c->cap);
         cn_free(c);
         c = n;
     }
     if (c->cap != ARENA_CHUNK_BYTES) {
+        ARENA_UNPOISON(c->data, c->cap);
         cn_free(c);
         a->head = NULL;
     } else {
+        ARENA_UNPOISON(c->data, c->cap);
         c->used = 0;
         a->head = c;
     }
@@ -198,7 +222,7 @@ void cn_arena_reset(struct cn_arena *a)
 void *cn_arena_alloc(struct cn_arena *a, size_t size)
 {
     struct cn_arena_chunk *c = a->head;
-    size_t need = (size + 15) & ~(size_t)15, cap;
+    size_t need = ((size + 15) & ~(size_t)15) + ARENA_REDZONE, cap;
 
     if (need < size || need > a->max_bytes - a->used_bytes ||
         a->used_bytes > a->max_bytes)
@@ -216,6 +240,7 @@ void *cn_arena_alloc(struct cn_arena *a, size_t size)
     CN_ASSERT(c->cap - c->used >= need);
     c->used += need;
     a->used_bytes += need;
+    ARENA_POISON(c->data + c->used - need + size, need - size);
     return c->data + c->used - need;
 }
 
