@@ -415,7 +415,7 @@ static void test_config(void **state)
     (void)state;
     cn_dns_fake_backend(f, &be);
 
-    static const char *const bad_domains[] = { "", ".", "a..b", "-" "x.." };
+    static const char *const bad_domains[] = { "", ".", "a..b", "-x.." };
     for (size_t i = 0; i < CN_ARRAY_LEN(bad_domains); i++) {
         cn_dns_config_init(&c);
         c.domain = bad_domains[i];
