@@ -313,6 +313,22 @@ bool cn_map_next(const struct cn_map *m, uint32_t *pos, const void **key,
                  size_t *key_len, void **val);
 
 /* ------------------------------------------------------------------ */
+/* Recency list for caches: intrusive, doubly linked, head = most       */
+/* recently used, tail = the next to evict. Embed a cn_lru_node in the  */
+/* entry; CN_CONTAINER_OF gets the entry back.                          */
+
+struct cn_lru_node {
+    struct cn_lru_node *prev, *next;
+};
+struct cn_lru {
+    struct cn_lru_node *head, *tail;
+};
+
+void cn_lru_push(struct cn_lru *l, struct cn_lru_node *n);   /* n becomes the head */
+void cn_lru_unlink(struct cn_lru *l, struct cn_lru_node *n);
+void cn_lru_touch(struct cn_lru *l, struct cn_lru_node *n);  /* unlink + push */
+
+/* ------------------------------------------------------------------ */
 /* Sorted map: an intrusive red-black tree ordered by byte-string keys   */
 /* (memcmp, shorter first on a tie). Used for KV: lower-bound seek and   */
 /* in-order walk give prefix iteration.                                  */

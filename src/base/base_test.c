@@ -189,6 +189,29 @@ static void test_prng_uuid(void **state)
     assert_false(cn_uuid_valid("not-a-uuid", 10));
 }
 
+static void test_lru(void **state)
+{
+    struct cn_lru l = {0};
+    struct cn_lru_node n[3];
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        cn_lru_push(&l, &n[i]); /* 2 1 0 */
+    assert_ptr_equal(l.head, &n[2]);
+    assert_ptr_equal(l.tail, &n[0]);
+    cn_lru_touch(&l, &n[0]); /* 0 2 1 */
+    assert_ptr_equal(l.head, &n[0]);
+    assert_ptr_equal(l.tail, &n[1]);
+    cn_lru_touch(&l, &n[0]); /* already the head */
+    assert_ptr_equal(l.head, &n[0]);
+    cn_lru_unlink(&l, &n[2]); /* 0 1 */
+    assert_ptr_equal(l.head->next, &n[1]);
+    assert_ptr_equal(n[1].prev, &n[0]);
+    cn_lru_unlink(&l, &n[1]);
+    cn_lru_unlink(&l, &n[0]);
+    assert_null(l.head);
+    assert_null(l.tail);
+}
+
 static void test_map_vs_reference(void **state)
 {
     enum { N = 4000 };
@@ -472,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_parse_ints),     cmocka_unit_test(test_duration),
         cmocka_unit_test(test_crc32c),         cmocka_unit_test(test_prng_uuid),
         cmocka_unit_test(test_map_vs_reference),
+        cmocka_unit_test(test_lru),
         cmocka_unit_test(test_rbtree_vs_reference),
         cmocka_unit_test(test_errors), cmocka_unit_test(test_logs),
         cmocka_unit_test(test_mp_roundtrip), cmocka_unit_test(test_mp_hostile),

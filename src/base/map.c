@@ -1,4 +1,5 @@
-/* base/map.c - hash map of byte-string keys, open addressing.
+/* base/map.c - hash map of byte-string keys, open addressing (and the
+ * recency list caches keep beside their map).
  *
  * Linear probing with backward-shift deletion (no tombstones), load factor
  * kept under 3/4. Each slot caches the full 64-bit hash so probing compares
@@ -172,4 +173,38 @@ bool cn_map_next(const struct cn_map *m, uint32_t *pos, const void **key,
         }
     }
     return false;
+}
+
+/* ---- recency list ---- */
+
+void cn_lru_push(struct cn_lru *l, struct cn_lru_node *n)
+{
+    n->prev = NULL;
+    n->next = l->head;
+    if (l->head)
+        l->head->prev = n;
+    l->head = n;
+    if (!l->tail)
+        l->tail = n;
+}
+
+void cn_lru_unlink(struct cn_lru *l, struct cn_lru_node *n)
+{
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        l->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        l->tail = n->prev;
+    n->prev = n->next = NULL;
+}
+
+void cn_lru_touch(struct cn_lru *l, struct cn_lru_node *n)
+{
+    if (l->head == n)
+        return;
+    cn_lru_unlink(l, n);
+    cn_lru_push(l, n);
 }

@@ -26,7 +26,7 @@
 #include "api_int.h"
 
 struct rc_ent {
-    struct rc_ent *prev, *next;        /* LRU: head is the most recent. */
+    struct cn_lru_node lru;
     uint64_t index;
     struct cn_http_blob *blob;
     size_t size;                       /* cn_http_blob_size when inserted. */
@@ -36,37 +36,18 @@ struct rc_ent {
 
 struct cn__rcache {
     struct cn_map map;
-    struct rc_ent *head, *tail;
+    struct cn_lru lru;                 /* Head: the most recently used. */
     size_t n, bytes;
 };
 
-static void lru_unlink(struct cn__rcache *c, struct rc_ent *e)
+static struct rc_ent *lru_tail(const struct cn__rcache *c)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push(struct cn__rcache *c, struct rc_ent *e)
-{
-    e->prev = NULL;
-    e->next = c->head;
-    if (c->head)
-        c->head->prev = e;
-    c->head = e;
-    if (!c->tail)
-        c->tail = e;
+    return c->lru.tail ? CN_CONTAINER_OF(c->lru.tail, struct rc_ent, lru) : NULL;
 }
 
 static void ent_drop(struct cn__rcache *c, struct rc_ent *e)
 {
-    lru_unlink(c, e);
+    cn_lru_unlink(&c->lru, &e->lru);
     cn_map_del(&c->map, e->key, e->key_len);
     c->n--;
     c->bytes -= e->size;
@@ -79,8 +60,8 @@ void cn__rcache_free(struct cn_agent *a)
     struct cn__rcache *c = a->rcache;
     if (!c)
         return;
-    while (c->head)
-        ent_drop(c, c->head);
+    while (c->lru.tail)
+        ent_drop(c, lru_tail(c));
     cn_map_close(&c->map);
     cn_free(c);
     a->rcache = NULL;
@@ -179,11 +160,11 @@ void cn__rcache_put(struct cn_agent *a, const char *key, size_t key_len, uint64_
     }
     e->blob = cn_http_blob_ref(blob);
     e->size = size;
-    lru_push(c, e);
+    cn_lru_push(&c->lru, &e->lru);
     c->n++;
     c->bytes += size;
-    while (c->tail != e && (c->n > CN_RCACHE_ENTRIES_MAX || c->bytes > CN_RCACHE_BYTES_MAX))
-        ent_drop(c, c->tail);
+    while (lru_tail(c) != e && (c->n > CN_RCACHE_ENTRIES_MAX || c->bytes > CN_RCACHE_BYTES_MAX))
+        ent_drop(c, lru_tail(c));
 }
 
 void cn__rcache_touch(struct cn_agent *a, const char *key, size_t key_len)
@@ -195,8 +176,7 @@ void cn__rcache_touch(struct cn_agent *a, const char *key, size_t key_len)
     /* The gzip form may have been added since: count it. */
     c->bytes += cn_http_blob_size(e->blob) - e->size;
     e->size = cn_http_blob_size(e->blob);
-    lru_unlink(c, e);
-    lru_push(c, e);
-    while (c->tail != e && c->bytes > CN_RCACHE_BYTES_MAX)
-        ent_drop(c, c->tail);
+    cn_lru_touch(&c->lru, &e->lru);
+    while (lru_tail(c) != e && c->bytes > CN_RCACHE_BYTES_MAX)
+        ent_drop(c, lru_tail(c));
 }

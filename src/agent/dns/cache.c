@@ -20,7 +20,7 @@
 #include "dns_int.h"
 
 struct cn__dns_cache_ent {
-    struct cn__dns_cache_ent *prev, *next;   /* LRU, head = most recent */
+    struct cn_lru_node lru;
     uint64_t index;
     size_t bytes;
     struct cn__dns_set set;
@@ -41,6 +41,11 @@ void cn__dns_cache_init(struct cn__dns_cache *c)
     cn_map_init(&c->map);
 }
 
+static struct cn__dns_cache_ent *lru_tail(const struct cn__dns_cache *c)
+{
+    return c->lru.tail ? CN_CONTAINER_OF(c->lru.tail, struct cn__dns_cache_ent, lru) : NULL;
+}
+
 static void ent_free(struct cn__dns_cache_ent *e)
 {
     cn__dns_set_close(&e->set);
@@ -49,45 +54,20 @@ static void ent_free(struct cn__dns_cache_ent *e)
 
 void cn__dns_cache_close(struct cn__dns_cache *c)
 {
-    struct cn__dns_cache_ent *e = c->head;
-    while (e) {
-        struct cn__dns_cache_ent *next = e->next;
+    struct cn__dns_cache_ent *e;
+    while ((e = lru_tail(c))) {
+        cn_lru_unlink(&c->lru, &e->lru);
         ent_free(e);
-        e = next;
     }
     cn_map_close(&c->map);
     memset(c, 0, sizeof *c);
-}
-
-static void lru_unlink(struct cn__dns_cache *c, struct cn__dns_cache_ent *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push(struct cn__dns_cache *c, struct cn__dns_cache_ent *e)
-{
-    e->prev = NULL;
-    e->next = c->head;
-    if (c->head)
-        c->head->prev = e;
-    c->head = e;
-    if (!c->tail)
-        c->tail = e;
 }
 
 static void remove_ent(struct cn__dns_cache *c, struct cn__dns_cache_ent *e)
 {
     void *gone = cn_map_del(&c->map, e->key, e->key_len);
     CN_ASSERT(gone == e);
-    lru_unlink(c, e);
+    cn_lru_unlink(&c->lru, &e->lru);
     CN_ASSERT(c->n > 0 && c->bytes >= e->bytes);
     c->n--;
     c->bytes -= e->bytes;
@@ -103,10 +83,7 @@ const struct cn__dns_set *cn__dns_cache_get(struct cn__dns_cache *c,
     struct cn__dns_cache_ent *e = cn_map_get(&c->map, key, kl);
     if (!e || e->index != index)
         return NULL;
-    if (c->head != e) {
-        lru_unlink(c, e);
-        lru_push(c, e);
-    }
+    cn_lru_touch(&c->lru, &e->lru);
     return &e->set;
 }
 
@@ -138,10 +115,10 @@ int cn__dns_cache_put(struct cn__dns_cache *c, const struct cn__dns_req *req,
         ent_free(e);
         return -ENOMEM;
     }
-    lru_push(c, e);
+    cn_lru_push(&c->lru, &e->lru);
     c->n++;
     c->bytes += e->bytes;
     while (c->n > CN_DNS_CACHE_ENTRIES_MAX || c->bytes > CN_DNS_CACHE_BYTES_MAX)
-        remove_ent(c, c->tail);
+        remove_ent(c, lru_tail(c));
     return 0;
 }

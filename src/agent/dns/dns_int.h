@@ -240,7 +240,7 @@ struct cn__dns_q {
 struct cn__dns_cache_ent;
 struct cn__dns_cache {
     struct cn_map map;
-    struct cn__dns_cache_ent *head, *tail;  /* LRU: head most recent */
+    struct cn_lru lru;                      /* head: most recently used */
     size_t bytes;
     size_t n;
 };
