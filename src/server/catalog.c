@@ -316,15 +316,29 @@ void cn__memo_free(struct cn_server *s)
         memo_clear(&s->memo[i]);
 }
 
-/* The arguments with zeroed query options: what shapes the reply. */
-static int memo_key(const struct cn_rpc_cat_args *a, enum cn_rpc_method m, struct cn_buf *key)
+/* The memo key, built once and only when needed: the arguments with
+ * zeroed query options (what shapes the reply). false if it cannot be. */
+static bool memo_key(const struct cn_rpc_cat_args *a, enum cn_rpc_method m, struct cn_buf *key)
 {
     struct cn_query_opts zero = {0};
-    int rc = cn_buf_putc(key, (uint8_t)m);
-    if (rc == 0)
-        rc = cn_rpc_cat_args_encode(key, a->name, a->tags, a->n_tags, a->meta, a->n_meta,
-                                    a->passing, &zero);
-    return rc;
+    if (key->len)
+        return true;
+    if (cn_buf_putc(key, (uint8_t)m) == 0 &&
+        cn_rpc_cat_args_encode(key, a->name, a->tags, a->n_tags, a->meta, a->n_meta,
+                               a->passing, &zero) == 0)
+        return true;
+    cn_buf_reset(key);
+    return false;
+}
+
+/* Whether a slot holds a reply of this method at this index: most reads
+ * find none and skip building a key. */
+static bool memo_may_hit(const struct cn_server *s, enum cn_rpc_method m, uint64_t index)
+{
+    for (size_t i = 0; i < CN__MEMO_SLOTS; i++)
+        if (s->memo[i].key && s->memo[i].key[0] == (uint8_t)m && s->memo[i].index == index)
+            return true;
+    return false;
 }
 
 static struct cn__memo *memo_find(struct cn_server *s, const struct cn_buf *key)
@@ -341,7 +355,7 @@ static struct cn__memo *memo_find(struct cn_server *s, const struct cn_buf *key)
 static bool memo_get(struct cn_server *s, const struct cn_buf *key, uint64_t index,
                      struct cn_rpc_call *call)
 {
-    struct cn__memo *e = key->len ? memo_find(s, key) : NULL;
+    struct cn__memo *e = memo_find(s, key);
     if (!e || e->index != index)
         return false;
     cn_buf_reset(&call->reply);
@@ -356,7 +370,7 @@ static void memo_put(struct cn_server *s, const struct cn_buf *key, uint64_t ind
 {
     struct cn__memo *e;
     size_t bytes = reply->len;
-    if (!key->len || reply->len < CN__MEMO_REPLY_MIN || reply->len > CN__MEMO_BYTES_MAX / 4)
+    if (reply->len > CN__MEMO_BYTES_MAX / 4)
         return;
     if (!(e = memo_find(s, key))) {
         e = &s->memo[0]; /* An empty slot, else the least recently used. */
@@ -418,10 +432,9 @@ void cn__catalog_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_
         cn__server_reply(s, call, CN_ENOTMODIFIED, NULL);
         return;
     }
-    cn_buf_init(&key, CN_RPC_ARGS_BYTES_MAX);
-    if (memo_key(&a, call->method, &key) < 0)
-        cn_buf_reset(&key); /* No memo for this one. */
-    bool memo = memo_get(s, &key, index, call);
+    cn_buf_init(&key, CN_RPC_ARGS_BYTES_MAX); /* Empty until memo_key. */
+    bool memo = memo_may_hit(s, call->method, index) && memo_key(&a, call->method, &key) &&
+                memo_get(s, &key, index, call);
     if (memo)
         rc = 0;
     else if (call->method == CN_RPC_CATALOG_NODE)
@@ -431,7 +444,7 @@ void cn__catalog_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_
     else
         rc = encode_list(s, call, call->method, &a);
     if (rc == 0) {
-        if (!memo)
+        if (!memo && call->reply.len >= CN__MEMO_REPLY_MIN && memo_key(&a, call->method, &key))
             memo_put(s, &key, index, &call->reply);
         cn__server_meta(s, call, index, a.q.consistency);
     }
