@@ -25,19 +25,22 @@ struct cn_http_blob {
     unsigned refs;
     int gz_state;              /* 0 not tried, 1 gz valid, -1 not worth it. */
     size_t len, gz_len;
-    uint8_t *gz;
-    uint8_t data[];
+    uint8_t *data, *gz;
 };
 
-struct cn_http_blob *cn_http_blob_new(const void *p, size_t len)
+struct cn_http_blob *cn_http_blob_take(struct cn_buf *body)
 {
-    struct cn_http_blob *b = cn_alloc(sizeof *b + len);
+    struct cn_http_blob *b = cn_calloc(1, sizeof *b);
+    uint8_t *p, *fit;
     if (!b)
         return NULL;
-    memset(b, 0, sizeof *b);
+    if (!(p = cn_buf_steal(body, &b->len))) {
+        cn_free(b);
+        return NULL;
+    }
+    fit = cn_realloc(p, b->len + 1); /* Drop the buffer's growth slack. */
+    b->data = fit ? fit : p;
     b->refs = 1;
-    b->len = len;
-    memcpy(b->data, p, len);
     return b;
 }
 
@@ -52,12 +55,13 @@ void cn_http_blob_unref(struct cn_http_blob *b)
     if (!b || --b->refs > 0)
         return;
     cn_free(b->gz);
+    cn_free(b->data);
     cn_free(b);
 }
 
 size_t cn_http_blob_size(const struct cn_http_blob *b)
 {
-    return b->len + b->gz_len;
+    return sizeof *b + b->len + b->gz_len;
 }
 
 const uint8_t *cn__http_blob_data(const struct cn_http_blob *b, size_t *len)

@@ -147,7 +147,8 @@ void cn_http_finish(struct cn_http_req *req, int status);
 /* A response body shared by many responses (a cache entry): immutable,
  * reference counted; its gzip form is made once and kept with it. */
 struct cn_http_blob;
-struct cn_http_blob *cn_http_blob_new(const void *p, size_t len); /* Copies; NULL: ENOMEM. */
+/* Takes body's memory (body is left empty); NULL: ENOMEM, body kept. */
+struct cn_http_blob *cn_http_blob_take(struct cn_buf *body);
 struct cn_http_blob *cn_http_blob_ref(struct cn_http_blob *b);
 void cn_http_blob_unref(struct cn_http_blob *b);                  /* NULL is a no-op. */
 size_t cn_http_blob_size(const struct cn_http_blob *b);           /* Memory held. */

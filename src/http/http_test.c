@@ -143,7 +143,7 @@ static int setup(void **state)
         struct cn_buf b;
         cn_buf_init(&b, 1 << 20);
         big_text(&b, 30000);
-        shared_blob = cn_http_blob_new(b.data, b.len);
+        shared_blob = cn_http_blob_take(&b);
         cn_buf_close(&b);
     }
     uv_async_init(&loop, &stop_async, on_stop);

@@ -131,13 +131,16 @@ void cn__api_json_send_list(struct cn_http_req *req, struct cn_json_enc *e,
         return;
     }
     cn_json_finish(e);
-    b = e->err ? NULL : cn_http_blob_new(cn_http_body(req)->data, cn_http_body(req)->len);
-    if (!b) {
-        cn_http_fail(req, e->err ? e->err : -ENOMEM, NULL);
+    if (e->err) {
+        cn__api_json_send(req, e, 200); /* Answers the error. */
+        return;
+    }
+    cn_http_set_header(req, "Content-Type", "application/json");
+    if (!(b = cn_http_blob_take(cn_http_body(req)))) {
+        cn_http_finish(req, 200); /* No memory for a blob: answer uncached. */
         return;
     }
     cn__rcache_put(req->app, ac->ckey, ac->ckey_len, call->meta.index, b);
-    cn_http_set_header(req, "Content-Type", "application/json");
     cn_http_finish_blob(req, 200, b);
     cn_http_blob_unref(b);
 }
