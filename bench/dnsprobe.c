@@ -5,7 +5,7 @@
  * and on a two-core machine the tail it reports is mostly its own. This
  * probe is one thread: queries go out on a schedule (rate, not answers,
  * decides when), batched with sendmmsg; answers come back with recvmmsg;
- * each latency lands in an in-memory histogram of 1 us buckets. The query
+ * each latency lands in bench_util's in-memory histogram. The query
  * ID indexes the send time, so an answer older than 65,536 queries counts
  * as lost. It polls without sleeping while the schedule is dense (a run
  * owns one core: pin it, e.g. taskset -c 1).
@@ -26,24 +26,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 
 #define BATCH 64
-#define HIST_US 200000 /* Latencies above 200 ms land in the last bucket. */
 
 static uint64_t sent_ns[65536];
 static bool outstanding[65536];
-static uint32_t hist[HIST_US + 1];
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static struct b_hist hist;
 
 /* A query for name/type in wire form into q; its length. */
 static size_t build_query(uint8_t *q, size_t cap, const char *name, uint16_t type, bool edns)
@@ -76,17 +67,9 @@ static size_t build_query(uint8_t *q, size_t cap, const char *name, uint16_t typ
     return n;
 }
 
-static double pct(uint64_t total, double p)
+static double pct_us(double q)
 {
-    uint64_t want = (uint64_t)((double)total * p + 0.999999), seen = 0;
-    if (total == 0)
-        return -1;
-    for (uint32_t i = 0; i <= HIST_US; i++) {
-        seen += hist[i];
-        if (seen >= want)
-            return i;
-    }
-    return HIST_US;
+    return (double)b_hist_quantile(&hist, q) / 1000.0;
 }
 
 int main(int argc, char **argv)
@@ -99,7 +82,7 @@ int main(int argc, char **argv)
     uint8_t tmpl[512], out[BATCH][512], in[BATCH][4096];
     struct mmsghdr smsg[BATCH], rmsg[BATCH];
     struct iovec siov[BATCH], riov[BATCH];
-    uint64_t bad = 0, measured = 0, max_us = 0;
+    uint64_t bad = 0;
     size_t qlen;
     int ch, fd, buf = 8 << 20;
 
@@ -123,6 +106,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "dnsprobe: bad arguments (-a HOST:PORT is required)\n");
         return 2;
     }
+    b_hist_init(&hist);
     fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
@@ -139,14 +123,14 @@ int main(int argc, char **argv)
     }
 
     const uint64_t gap = (uint64_t)(1e9 / rate);
-    const uint64_t start = now_ns(), measure_from = start + (uint64_t)(warm * 1e9);
+    const uint64_t start = b_now_ns(), measure_from = start + (uint64_t)(warm * 1e9);
     const uint64_t stop_send = measure_from + (uint64_t)(secs * 1e9);
     const uint64_t stop_all = stop_send + 1000000000u; /* 1 s for stragglers. */
     uint64_t next = start, measured_sent = 0;
     uint16_t id = 0;
 
     for (;;) {
-        uint64_t now = now_ns();
+        uint64_t now = b_now_ns();
         int n = 0;
         if (now >= stop_all)
             break;
@@ -176,7 +160,7 @@ int main(int argc, char **argv)
             }
         }
         int r = recvmmsg(fd, rmsg, BATCH, MSG_DONTWAIT, NULL);
-        uint64_t t = now_ns();
+        uint64_t t = b_now_ns();
         for (int i = 0; i < r; i++) {
             const uint8_t *p = in[i];
             uint16_t rid;
@@ -193,33 +177,28 @@ int main(int argc, char **argv)
             if (!outstanding[rid])
                 continue; /* Duplicate, or an ID that wrapped. */
             outstanding[rid] = false;
-            if (sent_ns[rid] >= measure_from) {
-                uint64_t us = (t - sent_ns[rid]) / 1000;
-                hist[us > HIST_US ? HIST_US : us]++;
-                max_us = us > max_us ? us : max_us;
-                measured++;
-            }
+            if (sent_ns[rid] >= measure_from)
+                b_hist_record(&hist, t - sent_ns[rid]);
         }
         /* Sparse schedule and nothing arrived: wait in poll, not a spin. */
         if (r <= 0 && next > t + 200000) {
             struct pollfd pf = {fd, POLLIN, 0};
-            poll(&pf, 1, 0 + (int)((next - t) / 1000000));
+            poll(&pf, 1, (int)((next - t) / 1000000));
         }
     }
     double achieved = (double)measured_sent / secs;
-    uint64_t lost = measured_sent - measured;
+    uint64_t measured = hist.n, lost = measured_sent - measured;
     printf("dnsprobe %s %s%s offered=%.0f q/s achieved=%.0f sent=%llu answered=%llu "
-           "lost=%llu bad=%llu: latency us p50=%.0f p90=%.0f p99=%.0f p99.9=%.0f max=%llu\n",
+           "lost=%llu bad=%llu: latency us p50=%.0f p90=%.0f p99=%.0f p99.9=%.0f max=%.0f\n",
            addr, qtype == 33 ? "SRV" : "A", edns ? "+edns" : "", rate, achieved,
            (unsigned long long)measured_sent, (unsigned long long)measured,
-           (unsigned long long)lost, (unsigned long long)bad, pct(measured, 0.5),
-           pct(measured, 0.9), pct(measured, 0.99), pct(measured, 0.999),
-           (unsigned long long)max_us);
+           (unsigned long long)lost, (unsigned long long)bad, pct_us(0.5), pct_us(0.9),
+           pct_us(0.99), pct_us(0.999), (double)hist.max / 1000.0);
     printf("RESULT offered=%.0f achieved=%.0f answered=%llu lost=%llu bad=%llu p50_us=%.0f "
-           "p90_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%llu\n",
+           "p90_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f\n",
            rate, achieved, (unsigned long long)measured, (unsigned long long)lost,
-           (unsigned long long)bad, pct(measured, 0.5), pct(measured, 0.9), pct(measured, 0.99),
-           pct(measured, 0.999), (unsigned long long)max_us);
+           (unsigned long long)bad, pct_us(0.5), pct_us(0.9), pct_us(0.99), pct_us(0.999),
+           (double)hist.max / 1000.0);
     close(fd);
     return 0;
 }
