@@ -145,8 +145,10 @@ bool cn__http_accepts_gzip(const struct cn_http_req *req)
             n--;
         if (n == 4 && strncasecmp(v, "gzip", 4) == 0) {
             /* q=0, q=0.0, q=0.000: refused; anything else accepts. */
-            const char *q = semi ? strstr(semi, "q=") : NULL;
-            if (!q || q >= end)
+            const char *q = semi ? semi + 1 : end;
+            while (q < end && (*q == ' ' || *q == '\t'))
+                q++;
+            if (end - q < 2 || (q[0] != 'q' && q[0] != 'Q') || q[1] != '=')
                 return true;
             for (q += 2; q < end && (*q == '0' || *q == '.'); q++)
                 ;

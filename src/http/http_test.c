@@ -487,6 +487,8 @@ static void test_gzip(void **state)
               20000, true);
     check_big("GET /v1/big?n=20000 HTTP/1.1\r\n\r\n", 20000, false);
     check_big("GET /v1/big?n=20000 HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n", 20000, false);
+    check_big("GET /v1/big?n=20000 HTTP/1.1\r\nAccept-Encoding: gzip; Q=0.000\r\n\r\n", 20000,
+              false);
     check_big("GET /v1/big?n=20000 HTTP/1.1\r\nAccept-Encoding: br, x-gzip2\r\n\r\n", 20000,
               false);
     check_big("GET /v1/big?n=100 HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n", 100, false);
