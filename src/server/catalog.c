@@ -424,7 +424,7 @@ void cn__catalog_read(struct cn_server *s, struct cn_rpc_call *call, bool timed_
         cn_rpc_cat_args_free(&a);
         return;
     }
-    if (a.q.if_index && a.q.if_index == (index ? index : 1)) {
+    if (a.q.if_index && a.q.if_index == cn__meta_index(index)) {
         /* The caller's cached answer is this one: skip the encoding. */
         cn_buf_reset(&call->reply);
         cn__server_meta(s, call, index, a.q.consistency);

@@ -46,8 +46,7 @@ void cn__server_reply(struct cn_server *s, struct cn_rpc_call *call, int rc,
 void cn__server_meta(struct cn_server *s, struct cn_rpc_call *call, uint64_t index,
                      enum cn_consistency c)
 {
-    /* X-Consul-Index is never 0 (consul-compat.md 2.2). */
-    call->meta.index = index ? index : 1;
+    call->meta.index = cn__meta_index(index);
     call->meta.known_leader = cn_server_leader(s)[0] != '\0';
     call->meta.last_contact_ms =
         cn_server_is_leader(s) || !s->raft ? 0 : cn_raft_node_last_contact_ms(s->raft);

@@ -123,6 +123,8 @@ void cn__server_reply(struct cn_server *s, struct cn_rpc_call *call, int rc,
                       const char *errmsg);
 void cn__server_meta(struct cn_server *s, struct cn_rpc_call *call,
                      uint64_t index, enum cn_consistency c);
+/* The index a reply's meta carries: never 0 (consul-compat.md 2.2). */
+static inline uint64_t cn__meta_index(uint64_t index) { return index ? index : 1; }
 void cn__server_handle_closed(uv_handle_t *h);
 void cn__server_maybe_closed(struct cn_server *s);
 void cn__op_link(struct cn__op **list, struct cn__op *op);
